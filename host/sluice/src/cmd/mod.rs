@@ -1,0 +1,20 @@
+//! The subcommands. Each lives in its own module with its own `Args` and `run`.
+
+use clap::Subcommand;
+use std::process::ExitCode;
+
+/// Every `sluice` subcommand.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Print the contents of CAR files and firehose frames as JSON lines.
+    Inspect(inspect::InspectArgs),
+}
+
+mod inspect;
+
+/// Runs one subcommand to completion.
+pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Inspect(args) => inspect::run(args),
+    }
+}
