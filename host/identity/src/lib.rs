@@ -1,0 +1,1 @@
+//! Identity: DID resolution and handle verification (being written).
