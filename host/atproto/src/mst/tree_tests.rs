@@ -392,6 +392,12 @@ fn a_missing_node_is_named_with_its_key_range() {
         }
         other => panic!("unexpected {other}"),
     }
+    // The walk reports the hole and goes on past it.
+    let items: Vec<_> = walk(root, &store.0).collect();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0].as_ref().unwrap().key, ones[0]);
+    assert!(items[1].is_err());
+    assert_eq!(items[2].as_ref().unwrap().key, ones[1]);
     // The loader keeps it as a stub: the tree is partial.
     let tree = Mst::load(root, &store.0).unwrap();
     assert_eq!(tree.len(), None);

@@ -4,7 +4,8 @@
 //! records), never the whole tree. Each node is checked: keys valid and increasing across the
 //! whole walk, every key in a node of its own layer, subtrees exactly one layer down, no empty
 //! nodes except the root of an empty tree, no untrimmed root. A missing node is reported with its
-//! CID and the key range it would have covered; after any error the walk ends.
+//! CID and the key range it would have covered, and the walk goes on after that subtree (so a
+//! partial repo yields all it has); after any other error the walk ends.
 
 use cid::Cid;
 
@@ -201,7 +202,9 @@ impl<S: BlockSource> Iterator for MstWalker<S> {
                 None
             }
             Err(error) => {
-                self.finished = true;
+                // An absent subtree is skipped (the walk goes on past it, in order); any other
+                // error ends the walk.
+                self.finished = !matches!(error, MstError::MissingBlock { .. });
                 Some(Err(error))
             }
         }
