@@ -338,18 +338,47 @@ fn in_year_range(instant: DateTime<Utc>) -> bool {
     (0..=9999).contains(&instant.year())
 }
 
-/// `YYYY-MM-DDThh:mm:ss.sssZ`, milliseconds truncated. For years 0000 to 9999.
+/// `YYYY-MM-DDThh:mm:ss.sssZ`, milliseconds truncated. For years 0000 to 9999 (others are
+/// written with `format!`'s sign and width rules, for error messages only).
 fn format_preferred(instant: DateTime<Utc>) -> String {
     let millis = instant.nanosecond().min(999_999_999) / 1_000_000;
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        instant.year(),
-        instant.month(),
-        instant.day(),
-        instant.hour(),
-        instant.minute(),
-        instant.second(),
-    )
+    if !in_year_range(instant) {
+        return format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+            instant.year(),
+            instant.month(),
+            instant.day(),
+            instant.hour(),
+            instant.minute(),
+            instant.second(),
+        );
+    }
+    // Hand-written: this runs for every record's `createdAt`, and `format!` is several times
+    // slower.
+    let mut out = String::with_capacity(24);
+    push_digits(&mut out, instant.year().unsigned_abs(), 4);
+    out.push('-');
+    push_digits(&mut out, instant.month(), 2);
+    out.push('-');
+    push_digits(&mut out, instant.day(), 2);
+    out.push('T');
+    push_digits(&mut out, instant.hour(), 2);
+    out.push(':');
+    push_digits(&mut out, instant.minute(), 2);
+    out.push(':');
+    push_digits(&mut out, instant.second(), 2);
+    out.push('.');
+    push_digits(&mut out, millis, 3);
+    out.push('Z');
+    out
+}
+
+/// Appends the low `width` decimal digits of `value`, zero-padded.
+fn push_digits(out: &mut String, value: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = (value / 10u32.pow(place)) % 10;
+        out.push(char::from(b'0' + digit as u8));
+    }
 }
 
 /// Every form [`Datetime::normalize`] reads, in UTC, within the years 0000 to 9999.

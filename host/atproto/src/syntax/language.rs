@@ -295,5 +295,8 @@ mod tests {
             "extension singleton repeated"
         );
         assert!(Language::parse_strict("en-u-co-phonebk-t-en-US").is_ok());
+        // Every letter and digit is its own singleton (no two share a slot).
+        assert!(Language::parse_strict("en-7-aa-w-bb-9-cc-y-dd-0-ee-a-ff-z-gg").is_ok());
+        assert!(Language::parse_strict("en-7-aa-7-bb").is_err());
     }
 }
