@@ -18,8 +18,8 @@
 //! # Memory
 //!
 //! With a budget of `B` bytes: blocks kept in memory (payload plus a fixed per-block overhead)
-//! use at most ¾·B, the batch waiting to be written to disk at most ⅛·B, and redb's page cache
-//! ⅛·B (at least 1 MiB). Reads from the spill are blocking file reads (mostly from the OS page
+//! use at most ⅝·B, the batch waiting to be written to disk at most ⅛·B, and redb's page cache
+//! ¼·B (at least 1 MiB). Reads from the spill are blocking file reads (mostly from the OS page
 //! cache); callers on an async runtime with very large repos may walk in `spawn_blocking`.
 
 use std::collections::HashMap;
@@ -136,6 +136,8 @@ struct Spill {
     pending_bytes: usize,
     /// Number of blocks on disk.
     stored: u64,
+    /// Blocks found already on disk when a batch was written.
+    duplicates: u64,
 }
 
 impl Spill {
@@ -156,6 +158,7 @@ impl Spill {
             pending: DigestMap::default(),
             pending_bytes: 0,
             stored: 0,
+            duplicates: 0,
         })
     }
 
@@ -182,20 +185,23 @@ impl Spill {
             .set_durability(redb::Durability::None)
             .map_err(|e| BlockstoreError::Spill(e.to_string()))?;
         {
-            let mut table = transaction.open_table(SPILL_TABLE).map_err(spill_error)?;
-            let mut key = Vec::with_capacity(40);
+            // Sorted keys make the B-tree inserts of a batch sweep the tree once, in order.
+            let mut batch = Vec::with_capacity(self.pending.len());
             for (digest, block) in self.pending.drain() {
-                key.clear();
                 let hash = multihash::Multihash::<64>::wrap(SHA2_256, &digest)
                     .map_err(|e| BlockstoreError::Spill(e.to_string()))?;
-                Cid::new_v1(block.codec, hash)
-                    .write_bytes(&mut key)
-                    .map_err(|e| BlockstoreError::Spill(e.to_string()))?;
+                batch.push((Cid::new_v1(block.codec, hash).to_bytes(), block.bytes));
+            }
+            batch.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            let mut table = transaction.open_table(SPILL_TABLE).map_err(spill_error)?;
+            for (key, bytes) in &batch {
                 let previous = table
-                    .insert(key.as_slice(), block.bytes.as_ref())
+                    .insert(key.as_slice(), bytes.as_ref())
                     .map_err(spill_error)?;
                 if previous.is_none() {
                     self.stored += 1;
+                } else {
+                    self.duplicates += 1;
                 }
             }
         }
@@ -245,9 +251,9 @@ impl BlockStore {
         Self {
             memory: DigestMap::default(),
             memory_bytes: 0,
-            memory_limit: budget / 4 * 3,
+            memory_limit: budget / 8 * 5,
             pending_limit: budget / 8,
-            spill_cache: (budget / 8).max(MIN_SPILL_CACHE),
+            spill_cache: (budget / 4).max(MIN_SPILL_CACHE),
             spill_directory: None,
             spill: None,
             duplicates: 0,
@@ -267,10 +273,15 @@ impl BlockStore {
         self
     }
 
-    /// Adds a block; returns `false` (and keeps the first copy) when the CID is already here.
+    /// Adds a block; returns `false` when the CID is already in memory or waiting to be
+    /// written. (A duplicate of a block already on disk returns `true` and is counted in
+    /// [`duplicates`](Self::duplicates) when its batch is written.)
     pub fn insert(&mut self, cid: Cid, bytes: Bytes) -> Result<bool, BlockstoreError> {
         let digest = digest_of(&cid)?;
-        if self.memory.contains_key(&digest) || self.spilled_contains(&cid, &digest)? {
+        // Duplicates already written to disk are only noticed when the batch is written (a
+        // lookup per insert would cost a random disk read): they count in `duplicates` then.
+        let pending = self.spill.as_ref().map(|spill| &spill.pending);
+        if self.memory.contains_key(&digest) || pending.is_some_and(|p| p.contains_key(&digest)) {
             self.duplicates += 1;
             return Ok(false);
         }
@@ -297,13 +308,6 @@ impl BlockStore {
             spill.flush()?;
         }
         Ok(true)
-    }
-
-    fn spilled_contains(&self, cid: &Cid, digest: &Digest) -> Result<bool, BlockstoreError> {
-        match &self.spill {
-            Some(spill) => Ok(spill.get(cid, digest)?.is_some()),
-            None => Ok(false),
-        }
     }
 
     /// The block's bytes, or `None` when it is not here.
@@ -339,9 +343,10 @@ impl BlockStore {
         self.len() == 0
     }
 
-    /// Number of insertions skipped because the block was already here.
+    /// Number of insertions of a block that was already here (the first copy is kept in
+    /// memory; a spilled block is replaced by an identical copy).
     pub fn duplicates(&self) -> u64 {
-        self.duplicates
+        self.duplicates + self.spill.as_ref().map_or(0, |spill| spill.duplicates)
     }
 
     /// Number of blocks written (or waiting to be written) to disk.
@@ -402,13 +407,19 @@ mod tests {
             let (cid, bytes) = block(i);
             assert_eq!(store.get(&cid).unwrap(), Some(bytes), "block {i}");
         }
-        // Duplicates are noticed in memory, in the pending batch and on disk alike.
-        for i in [0, count / 2, count - 1] {
+        // Duplicates are noticed in memory and in the pending batch at once, on disk when
+        // their batch is written; none adds a block.
+        let (cid, bytes) = block(0);
+        assert!(!store.insert(cid, bytes).unwrap());
+        for i in [count / 2, count - 1] {
             let (cid, bytes) = block(i);
-            assert!(!store.insert(cid, bytes).unwrap());
+            store.insert(cid, bytes).unwrap();
         }
+        store.spill.as_mut().unwrap().flush().unwrap();
         assert_eq!(store.duplicates(), 3);
         assert_eq!(store.len(), u64::from(count));
+        let (cid, bytes) = block(count - 1);
+        assert_eq!(store.get(&cid).unwrap(), Some(bytes));
     }
 
     #[test]
