@@ -14,8 +14,14 @@
 //!
 //! [`Repo`] holds an account's records and MST, applies batches of writes as signed commits
 //! ([`Repo::apply_writes`], returning the [`CommitDiff`] a firehose `#commit` carries, with the
-//! sync 1.1 proof blocks), and writes the whole repo as a CAR in the order PDSes use: the commit,
-//! then MST nodes and records in walk order. [`RepoBuilder`] loads many records and signs once.
+//! sync 1.1 proof blocks), and writes the whole repo as a CAR in walk order: the commit, then each
+//! MST node before its subtree, records in key order. (Readers must not rely on any order: the
+//! real PDS exports among the fixtures are not in walk order and do not start with the commit.)
+//! [`RepoBuilder`] loads many records and signs once.
+
+// Errors name the CIDs involved (a CID is ~90 bytes); they are rare, so their size costs
+// nothing on the success path, and boxing them would only add noise.
+#![allow(clippy::result_large_err)]
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -611,11 +617,9 @@ impl Repo {
         &mut self,
         output: W,
     ) -> Result<W, RepoError> {
-        if self.head.is_none() {
-            self.commit();
-        }
-        let Some((commit_cid, commit)) = self.head.clone() else {
-            return Err(RepoError::MissingCommit(Cid::default()));
+        let (commit_cid, commit) = match &self.head {
+            Some(head) => head.clone(),
+            None => self.commit(),
         };
         let items = self.tree.walk_blocks()?;
         let mut car = CarWriter::new(output, vec![commit_cid]);
@@ -624,10 +628,10 @@ impl Repo {
         for item in items {
             match item {
                 TreeItem::Node { cid, bytes } => car.write_block(&cid, &bytes).await?,
-                TreeItem::Leaf { value } => {
+                TreeItem::Leaf { key, value } => {
                     let Some(stored) = self.records.get(&value) else {
                         return Err(RepoError::MissingRecord {
-                            key: String::new(),
+                            key: key.into(),
                             cid: value,
                         });
                     };

@@ -397,7 +397,7 @@ impl Mst {
             match root.left.take() {
                 Some(child) => self.root = child,
                 None => {
-                    *root = Box::new(Node::empty(0));
+                    **root = Node::empty(0);
                     return;
                 }
             }
@@ -509,8 +509,10 @@ pub enum TreeItem {
         /// Its DAG-CBOR bytes.
         bytes: Bytes,
     },
-    /// An entry: the CID of the record it points to.
+    /// An entry: a record path and the CID of the record it points to.
     Leaf {
+        /// The record path.
+        key: Box<str>,
         /// The record CID.
         value: Cid,
     },
@@ -530,7 +532,10 @@ fn walk_node(node: &mut Node, out: &mut Vec<TreeItem>) -> Result<(), MstError> {
         let Some(entry) = node.entries.get_mut(index) else {
             break;
         };
-        out.push(TreeItem::Leaf { value: entry.value });
+        out.push(TreeItem::Leaf {
+            key: entry.key.clone(),
+            value: entry.value,
+        });
         walk_link(&mut entry.right, out, range)?;
     }
     Ok(())
@@ -654,16 +659,15 @@ fn load_node<S: BlockSource>(
         previous: previous.to_owned(),
         key: key.to_owned(),
     };
-    if let (Some(lower), Some(first)) = (bounds.0, decoded.key_at(0)) {
-        if first <= lower {
-            return Err(out_of_order(lower, first));
-        }
+    if let (Some(lower), Some(first)) = (bounds.0, decoded.key_at(0))
+        && first <= lower
+    {
+        return Err(out_of_order(lower, first));
     }
-    if let (Some(upper), Some(last)) = (bounds.1, decoded.entries.last()) {
-        let last = decoded.key(last);
-        if last >= upper {
-            return Err(out_of_order(last, upper));
-        }
+    if let (Some(upper), Some(last)) = (bounds.1, decoded.entries.last().map(|e| decoded.key(e)))
+        && last >= upper
+    {
+        return Err(out_of_order(last, upper));
     }
     let keys: Vec<&str> = decoded.entries.iter().map(|e| decoded.key(e)).collect();
     let mut load_link = |child: Option<Cid>, gap: usize| -> Result<Option<Link>, MstError> {

@@ -162,7 +162,7 @@ fn a_proof_missing_a_needed_node_fails_cleanly() {
         key: added.to_owned(),
         cid: value(999),
     };
-    let error = invert_ops(root_after, &[op.clone()], &blocks).unwrap_err();
+    let error = invert_ops(root_after, std::slice::from_ref(&op), &blocks).unwrap_err();
     assert!(
         matches!(error, MstError::MissingBlock { cid, .. } if cid == root_after),
         "{error}"

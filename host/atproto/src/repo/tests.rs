@@ -415,10 +415,8 @@ proptest::proptest! {
         let consume = |bytes: Vec<u8>| runtime.block_on(async {
             if let Ok(repo) = RepoReader::read(bytes.as_slice(), &ReadOptions::default()).await {
                 let _ = repo.commit().unsigned_bytes();
-                for record in repo.records() {
-                    if let Ok(record) = record {
-                        let _ = record.to_json();
-                    }
+                for record in repo.records().flatten() {
+                    let _ = record.to_json();
                 }
             }
         });
