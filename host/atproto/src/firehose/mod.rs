@@ -31,6 +31,8 @@ mod validator;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod validator_tests;
 
 pub use car_slice::CarSlice;
 pub use codec::{Frame, FrameError, FrameHeader};

@@ -528,6 +528,17 @@ impl<K: KeyLookup> RepoStreamValidator<K> {
         now: DateTime<Utc>,
     ) -> (Verdict, Option<RepoState>) {
         let drop = |reason| (Verdict::Drop(reason), None);
+        // A stale rev first (a cheap string comparison: TIDs sort as strings), as the
+        // reference relay does.
+        if state.status.is_active()
+            && let Some(last) = &state.rev
+            && event.rev.as_str() <= last.as_str()
+        {
+            return drop(DropReason::RevNotIncreasing {
+                rev: event.rev.clone(),
+                last: last.clone(),
+            });
+        }
         if let Err(reason) = self.precheck(state, event.blocks.len(), &event.rev, now) {
             return drop(reason);
         }
@@ -535,14 +546,6 @@ impl<K: KeyLookup> RepoStreamValidator<K> {
             return drop(DropReason::TooManyOps {
                 count: event.ops.len(),
                 max: self.config.max_ops,
-            });
-        }
-        if let Some(last) = &state.rev
-            && event.rev.as_str() <= last.as_str()
-        {
-            return drop(DropReason::RevNotIncreasing {
-                rev: event.rev.clone(),
-                last: last.clone(),
             });
         }
         let Some(key) = self.keys.signing_key(&event.repo) else {
@@ -576,10 +579,11 @@ impl<K: KeyLookup> RepoStreamValidator<K> {
         let first_seen = state.rev.is_none() && state.data.is_none();
         let mut strict_failures = Vec::new();
         if event.prev_data.is_none() {
-            if first_seen {
-                warnings.push(Warning::MissingPrevData);
-            } else {
+            if !first_seen {
                 strict_failures.push(DropReason::MissingPrevData);
+            } else if event.since.is_some() {
+                // Not the repo's first commit, but the first one seen: nothing to compare.
+                warnings.push(Warning::MissingPrevData);
             }
         }
         if event.rebase {
