@@ -38,7 +38,7 @@ impl Backlog {
     }
 
     /// Entries in the stream (0 when it does not exist).
-    pub async fn len(&self) -> Result<u64, RedisError> {
+    pub async fn entries(&self) -> Result<u64, RedisError> {
         redis::cmd("XLEN")
             .arg(&self.stream)
             .query_async(&mut self.conn.clone())
@@ -56,7 +56,7 @@ impl Backlog {
         let start = Instant::now();
         let mut warned = false;
         loop {
-            let len = self.len().await?;
+            let len = self.entries().await?;
             if len < high_water_mark {
                 if warned {
                     tracing::info!(stream = %self.stream, len, high_water_mark, waited_ms = start.elapsed().as_millis() as u64, "stream drained below its high-water mark");

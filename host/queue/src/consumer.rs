@@ -3,7 +3,8 @@
 //!
 //! Life of an entry, for a consumer of group `G`:
 //! 1. [`Consumer::read`] delivers it (delivery count 1). At start-up the consumer first re-reads
-//!    its own pending entries (those it held before a restart under the same name).
+//!    its own pending entries (those it held before a restart under the same name); Redis counts
+//!    each such re-read as one more delivery.
 //! 2. Success: [`ConsumerHandle::ack`] — `XACK`, then `XDEL` (the reference deletes processed
 //!    entries, which keeps `XLEN` equal to the backlog; see [`crate::backlog`]).
 //! 3. Failure: [`ConsumerHandle::fail`] — below `max_deliveries` the entry stays pending; after
@@ -287,7 +288,11 @@ impl ConsumerHandle {
 
     /// Records that processing `delivery` failed with `error`: parks it on its
     /// `max_deliveries`-th delivery, else leaves it pending for a later reclaim.
-    pub async fn fail(&self, delivery: &Delivery, error: &str) -> Result<FailOutcome, ConsumeError> {
+    pub async fn fail(
+        &self,
+        delivery: &Delivery,
+        error: &str,
+    ) -> Result<FailOutcome, ConsumeError> {
         let Some(info) = self.pending_info(&delivery.stream, &delivery.id).await? else {
             return Ok(FailOutcome::NotPending);
         };
@@ -361,12 +366,11 @@ fn parse_pending_one(reply: Value) -> Result<Option<PendingInfo>, ConsumeError> 
         return Ok(None);
     };
     let row = reply::items(row, "XPENDING")?;
-    let [_, consumer, idle, deliveries] = <[Value; 4]>::try_from(row).map_err(|row| {
-        UnexpectedReply {
+    let [_, consumer, idle, deliveries] =
+        <[Value; 4]>::try_from(row).map_err(|row| UnexpectedReply {
             command: "XPENDING",
             detail: format!("{row:?}"),
-        }
-    })?;
+        })?;
     Ok(Some(PendingInfo {
         consumer: reply::text(consumer, "XPENDING")?,
         idle_ms: u64::try_from(reply::int(&idle, "XPENDING")?).unwrap_or(0),
@@ -438,30 +442,46 @@ impl Consumer {
     }
 
     /// Records a failure; see [`ConsumerHandle::fail`].
-    pub async fn fail(&self, delivery: &Delivery, error: &str) -> Result<FailOutcome, ConsumeError> {
+    pub async fn fail(
+        &self,
+        delivery: &Delivery,
+        error: &str,
+    ) -> Result<FailOutcome, ConsumeError> {
         self.handle.fail(delivery, error).await
     }
 
-    /// The next batch, at most `batch_size` entries: entries reclaimed from dead consumers (every
-    /// `reclaim_every`), then this consumer's own pending entries from before a restart, then new
-    /// entries, each stream exhausted before the next is read. Waits up to `block` when there is
-    /// nothing; an empty batch means the wait ran out.
+    /// The next batch, at most `batch_size` entries, in this order:
+    /// 1. this consumer's own pending entries from before a restart (once, until exhausted);
+    /// 2. entries reclaimed from consumers idle past `claim_min_idle` (every `reclaim_every`);
+    /// 3. new entries, each stream exhausted before the next is read.
+    ///
+    /// Waits up to `block` when there is nothing; an empty batch means the wait ran out.
     pub async fn read(&mut self) -> Result<Vec<Delivery>, ConsumeError> {
         let batch_size = self.config().batch_size.max(1);
         let mut batch = Vec::new();
-        if self
+        for index in 0..self.positions.len() {
+            while batch.len() < batch_size && matches!(self.positions[index], Position::History(_))
+            {
+                let (deliveries, _) = self.read_one(index, batch_size - batch.len()).await?;
+                batch.extend(deliveries);
+            }
+        }
+        // Only once the history is done: reclaimed entries join this consumer's pending list,
+        // which the history pass would otherwise deliver a second time.
+        let history_done = self.positions.iter().all(|p| matches!(p, Position::New));
+        let reclaim_due = self
             .last_reclaim
-            .is_none_or(|t| t.elapsed() >= self.config().reclaim_every)
-        {
-            batch = self.reclaim(batch_size).await?;
+            .is_none_or(|t| t.elapsed() >= self.config().reclaim_every);
+        if history_done && reclaim_due && batch.len() < batch_size {
+            let reclaimed = self.reclaim(batch_size - batch.len()).await?;
+            batch.extend(reclaimed);
         }
         for index in 0..self.positions.len() {
-            while batch.len() < batch_size {
+            while batch.len() < batch_size && matches!(self.positions[index], Position::New) {
                 let room = batch_size - batch.len();
-                let was_history = matches!(self.positions[index], Position::History(_));
                 let (deliveries, got) = self.read_one(index, room).await?;
                 batch.extend(deliveries);
-                if !was_history && got < room {
+                if got < room {
                     break;
                 }
             }
@@ -483,7 +503,7 @@ impl Consumer {
                 break;
             }
             let stream = self.config().streams[index].clone();
-            let reply: Value = redis::cmd("XAUTOCLAIM")
+            let reply: Value = match redis::cmd("XAUTOCLAIM")
                 .arg(&stream)
                 .arg(&self.config().group)
                 .arg(&self.config().consumer)
@@ -492,7 +512,15 @@ impl Consumer {
                 .arg("COUNT")
                 .arg(max - claimed.len())
                 .query_async(&mut self.handle.conn.clone())
-                .await?;
+                .await
+            {
+                Err(e) if e.code() == Some("NOGROUP") => {
+                    tracing::warn!(stream = %stream, group = %self.config().group, "consumer group missing (stream deleted?): recreating it");
+                    self.handle.ensure_groups().await?;
+                    continue;
+                }
+                other => other?,
+            };
             let mut parts = reply::items(reply, "XAUTOCLAIM")?.into_iter();
             let (Some(next), Some(entries)) = (parts.next(), parts.next()) else {
                 return Err(UnexpectedReply {
@@ -645,7 +673,11 @@ impl Consumer {
             .map(|e| e.id.clone())
             .collect();
         if !deleted.is_empty() {
-            tracing::debug!(stream, count = deleted.len(), "acknowledging pending entries that were deleted");
+            tracing::debug!(
+                stream,
+                count = deleted.len(),
+                "acknowledging pending entries that were deleted"
+            );
             let ids: Vec<&str> = deleted.iter().map(String::as_str).collect();
             self.handle.ack_ids(stream, &ids).await?;
         }

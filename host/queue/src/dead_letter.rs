@@ -16,8 +16,8 @@
 //! Parking is at-least-once: the dead letter is added first and the original acknowledged after,
 //! so a crash in between may park the same entry twice, never lose it.
 
-use redis::aio::ConnectionManager;
 use redis::Value;
+use redis::aio::ConnectionManager;
 
 use crate::consumer::{ConsumeError, Delivery};
 use crate::reply::{UnexpectedReply, text};

@@ -329,9 +329,7 @@ fn decode_sig(sig: &serde_json::Value) -> Result<Vec<u8>, SigFormatError> {
                 .map(|i| map.get(&i.to_string()).and_then(byte).ok_or_else(bad))
                 .collect()
         }
-        serde_json::Value::Array(items) => {
-            items.iter().map(|v| byte(v).ok_or_else(bad)).collect()
-        }
+        serde_json::Value::Array(items) => items.iter().map(|v| byte(v).ok_or_else(bad)).collect(),
         _ => Err(bad()),
     }
 }
@@ -433,7 +431,9 @@ mod tests {
         assert_eq!(create.seq, 123);
         assert_eq!(create.collection, "app.bsky.feed.post");
         assert!(
-            create.record.get().contains(r#"{"$link":"bafkreibme22gw2h7y2h7tg2fhqotaqjucnbc24deqo72b6mkl2egezxhvy"}"#),
+            create.record.get().contains(
+                r#"{"$link":"bafkreibme22gw2h7y2h7tg2fhqotaqjucnbc24deqo72b6mkl2egezxhvy"}"#
+            ),
             "record JSON kept byte for byte"
         );
         assert!(!event.is_backfill());
@@ -482,7 +482,8 @@ mod tests {
 
     #[test]
     fn identity_with_and_without_handle() {
-        let json = r#"{"type":"identity","seq":11,"time":"t","did":"did:plc:abc","handle":"alice.test"}"#;
+        let json =
+            r#"{"type":"identity","seq":11,"time":"t","did":"did:plc:abc","handle":"alice.test"}"#;
         let (event, _) = roundtrip::<FirehoseEvent>(json);
         assert!(
             matches!(event, FirehoseEvent::Identity(ref i) if i.handle.as_deref() == Some("alice.test"))
@@ -542,7 +543,8 @@ mod tests {
 
     #[test]
     fn repo_to_backfill_full_and_by_hand() {
-        let json = r#"{"did":"did:plc:abc","host":"https://pds.example.com","rev":"3kabc","active":true}"#;
+        let json =
+            r#"{"did":"did:plc:abc","host":"https://pds.example.com","rev":"3kabc","active":true}"#;
         let (repo, _) = roundtrip::<RepoToBackfill>(json);
         assert_eq!(repo.host.as_deref(), Some("https://pds.example.com"));
         let json = r#"{"did":"did:plc:abc","host":"https://pds.example.com","rev":"3kabc","status":"deactivated","active":false}"#;
@@ -573,7 +575,10 @@ mod tests {
             sig: Some(sig),
         };
         assert_eq!(
-            label(serde_json::json!([1, 2])).sig_bytes().unwrap().unwrap(),
+            label(serde_json::json!([1, 2]))
+                .sig_bytes()
+                .unwrap()
+                .unwrap(),
             vec![1, 2]
         );
         assert_eq!(
@@ -590,7 +595,12 @@ mod tests {
                 .unwrap()
                 .is_err()
         );
-        assert!(label(serde_json::json!([256])).sig_bytes().unwrap().is_err());
+        assert!(
+            label(serde_json::json!([256]))
+                .sig_bytes()
+                .unwrap()
+                .is_err()
+        );
         assert!(label(serde_json::json!("x")).sig_bytes().unwrap().is_err());
     }
 }

@@ -33,7 +33,7 @@ pub use consumer::{
 };
 pub use dead_letter::{DeadLetter, DeadLetters, dead_letter_stream};
 pub use events::{FirehoseEvent, LabelEvent, RepoToBackfill, StreamLabel, StreamPayload};
-pub use producer::{Cursor, LIST_REPOS_DONE, ProduceError, Producer, cursor_key};
+pub use producer::{Cursor, LIST_REPOS_DONE, OutgoingEntry, ProduceError, Producer, cursor_key};
 pub use reply::UnexpectedReply;
 
 /// The reference pipeline's default stream and group names.

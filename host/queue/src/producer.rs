@@ -20,7 +20,7 @@ pub enum ProduceError {
     /// transaction): replaying the whole batch gives duplicates, which consumers must tolerate.
     #[error("XADD to {stream} refused entry {index} ({failed} of {total} refused): {error}")]
     EntryRejected {
-        /// The stream.
+        /// The stream of the refused entry.
         stream: String,
         /// Index in the batch of the first refused entry.
         index: usize,
@@ -46,6 +46,17 @@ pub enum ProduceError {
     Reply(#[from] UnexpectedReply),
 }
 
+/// One entry to add: a single field holding a value (the layout of every Sluice stream).
+#[derive(Debug, Clone, Copy)]
+pub struct OutgoingEntry<'a> {
+    /// The stream.
+    pub stream: &'a str,
+    /// The field name (`event`, `repo`).
+    pub field: &'a str,
+    /// The field's value (JSON text).
+    pub value: &'a [u8],
+}
+
 /// Adds entries to streams with pipelined XADDs.
 #[derive(Clone)]
 pub struct Producer {
@@ -58,28 +69,45 @@ impl Producer {
         Self { conn }
     }
 
+    /// Adds entries, possibly to several streams, in one round trip. Returns the new entry IDs
+    /// in order, or names the first entry Redis refused.
+    pub async fn add_entries(
+        &self,
+        entries: &[OutgoingEntry<'_>],
+    ) -> Result<Vec<String>, ProduceError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for entry in entries {
+            pipe.cmd("XADD")
+                .arg(entry.stream)
+                .arg("*")
+                .arg(entry.field)
+                .arg(entry.value);
+        }
+        pipe.ignore_errors();
+        let replies: Vec<Value> = pipe.query_async(&mut self.conn.clone()).await?;
+        check_xadd_replies(entries, replies)
+    }
+
     /// Adds one entry per value to `stream`, each with the single field `field`, in one round
-    /// trip. Returns the new entry IDs in order, or the first refused entry.
+    /// trip. Returns the new entry IDs in order, or names the first entry Redis refused.
     pub async fn add_raw<V: AsRef<[u8]>>(
         &self,
         stream: &str,
         field: &str,
         values: &[V],
     ) -> Result<Vec<String>, ProduceError> {
-        if values.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pipe = redis::pipe();
-        for value in values {
-            pipe.cmd("XADD")
-                .arg(stream)
-                .arg("*")
-                .arg(field)
-                .arg(value.as_ref());
-        }
-        pipe.ignore_errors();
-        let replies: Vec<Value> = pipe.query_async(&mut self.conn.clone()).await?;
-        check_xadd_replies(stream, values.len(), replies)
+        let entries: Vec<OutgoingEntry<'_>> = values
+            .iter()
+            .map(|value| OutgoingEntry {
+                stream,
+                field,
+                value: value.as_ref(),
+            })
+            .collect();
+        self.add_entries(&entries).await
     }
 
     /// Encodes `items` as JSON into their field ([`StreamPayload::FIELD`]) and adds them to
@@ -128,10 +156,10 @@ fn encode<T: StreamPayload>(stream: &str, items: &[T]) -> Result<Vec<String>, Pr
 }
 
 fn check_xadd_replies(
-    stream: &str,
-    total: usize,
+    entries: &[OutgoingEntry<'_>],
     replies: Vec<Value>,
 ) -> Result<Vec<String>, ProduceError> {
+    let total = entries.len();
     if replies.len() != total {
         return Err(UnexpectedReply {
             command: "XADD",
@@ -154,7 +182,10 @@ fn check_xadd_replies(
     match first_error {
         None => Ok(ids),
         Some((index, error)) => Err(ProduceError::EntryRejected {
-            stream: stream.to_owned(),
+            stream: entries
+                .get(index)
+                .map(|e| e.stream.to_owned())
+                .unwrap_or_default(),
             index,
             failed,
             total,
@@ -236,7 +267,12 @@ mod tests {
 
     #[test]
     fn reply_count_mismatch_is_an_error() {
-        let err = check_xadd_replies("s", 2, vec![Value::BulkString(b"1-0".to_vec())]);
+        let entry = OutgoingEntry {
+            stream: "s",
+            field: "event",
+            value: b"{}",
+        };
+        let err = check_xadd_replies(&[entry, entry], vec![Value::BulkString(b"1-0".to_vec())]);
         assert!(matches!(err, Err(ProduceError::Reply(_))));
     }
 }
