@@ -4,9 +4,13 @@
 -- DIDs as `varchar` keys, and `sortAt` generated as least("createdAt", "indexedAt").
 --
 -- Every table is created in the connection's current schema (the first of its search_path).
+--
+-- 0001-0005 say IF NOT EXISTS throughout so that Sluice can adopt a schema that the reference's
+-- own migrator made (0008 then adds the columns that reference version lacks); on an empty schema
+-- they create everything as written here. Constraints are part of each CREATE TABLE.
 
 -- Every indexed record, as JSON, whatever its collection.
-CREATE TABLE record (
+CREATE TABLE IF NOT EXISTS record (
     uri           varchar PRIMARY KEY,
     cid           varchar NOT NULL,
     did           varchar NOT NULL,
@@ -20,20 +24,20 @@ CREATE TABLE record (
     -- lets 0.0.280's writer, which does not know the column, still insert.
     rev           varchar NOT NULL DEFAULT ''
 );
-CREATE INDEX record_did_idx ON record (did);
+CREATE INDEX IF NOT EXISTS record_did_idx ON record (did);
 
 -- Records whose subject another record of the same author already took (e.g. a second like).
-CREATE TABLE duplicate_record (
+CREATE TABLE IF NOT EXISTS duplicate_record (
     uri           varchar PRIMARY KEY,
     cid           varchar NOT NULL,
     "duplicateOf" varchar NOT NULL,
     "indexedAt"   varchar NOT NULL
 );
-CREATE INDEX duplicate_record_duplicate_of_idx ON duplicate_record ("duplicateOf");
+CREATE INDEX IF NOT EXISTS duplicate_record_duplicate_of_idx ON duplicate_record ("duplicateOf");
 
 -- Accounts: handle, upstream status and AppView-side flags. The trigram index on handle is in
 -- 0005_trigram_search.sql.
-CREATE TABLE actor (
+CREATE TABLE IF NOT EXISTS actor (
     did                           varchar PRIMARY KEY,
     handle                        varchar UNIQUE,
     "indexedAt"                   varchar NOT NULL,
@@ -48,14 +52,14 @@ CREATE TABLE actor (
 );
 
 -- The last commit seen per repo.
-CREATE TABLE actor_sync (
+CREATE TABLE IF NOT EXISTS actor_sync (
     did         varchar PRIMARY KEY,
     "commitCid" varchar NOT NULL,
     "repoRev"   varchar
 );
 
 -- Per-viewer notification state (written through the API, not by the indexer).
-CREATE TABLE actor_state (
+CREATE TABLE IF NOT EXISTS actor_state (
     did              varchar PRIMARY KEY,
     "lastSeenNotifs" varchar NOT NULL,
     "priorityNotifs" boolean NOT NULL DEFAULT false,
@@ -64,14 +68,14 @@ CREATE TABLE actor_state (
 );
 
 -- DID document cache.
-CREATE TABLE did_cache (
+CREATE TABLE IF NOT EXISTS did_cache (
     did         varchar PRIMARY KEY,
     doc         jsonb   NOT NULL,
     "updatedAt" bigint  NOT NULL
 );
 
 -- Firehose subscription cursors of the reference indexer.
-CREATE TABLE subscription (
+CREATE TABLE IF NOT EXISTS subscription (
     service varchar NOT NULL,
     method  varchar NOT NULL,
     state   varchar NOT NULL,
@@ -79,7 +83,7 @@ CREATE TABLE subscription (
 );
 
 -- app.bsky.actor.profile records. The trigram index on displayName is in 0005_trigram_search.sql.
-CREATE TABLE profile (
+CREATE TABLE IF NOT EXISTS profile (
     uri                       varchar PRIMARY KEY,
     cid                       varchar NOT NULL,
     creator                   varchar NOT NULL,
@@ -93,11 +97,11 @@ CREATE TABLE profile (
     "pinnedPost"              varchar,
     "pinnedPostCid"           varchar
 );
-CREATE INDEX profile_creator_idx ON profile (creator);
-CREATE INDEX profile_starter_pack_joined_idx ON profile ("joinedViaStarterPackUri", "createdAt");
+CREATE INDEX IF NOT EXISTS profile_creator_idx ON profile (creator);
+CREATE INDEX IF NOT EXISTS profile_starter_pack_joined_idx ON profile ("joinedViaStarterPackUri", "createdAt");
 
 -- Per-account counters.
-CREATE TABLE profile_agg (
+CREATE TABLE IF NOT EXISTS profile_agg (
     did              varchar PRIMARY KEY,
     "followersCount" bigint NOT NULL DEFAULT 0,
     "followsCount"   bigint NOT NULL DEFAULT 0,

@@ -3,7 +3,7 @@
 -- origin of each table).
 
 -- app.bsky.feed.post records.
-CREATE TABLE post (
+CREATE TABLE IF NOT EXISTS post (
     uri                      varchar PRIMARY KEY,
     cid                      varchar NOT NULL,
     creator                  varchar NOT NULL,
@@ -23,13 +23,13 @@ CREATE TABLE post (
     "hasThreadGate"          boolean,
     "hasPostGate"            boolean
 );
-CREATE INDEX post_creator_cursor_idx ON post (creator, "sortAt", cid);
-CREATE INDEX post_order_by_idx ON post ("sortAt", cid);
+CREATE INDEX IF NOT EXISTS post_creator_cursor_idx ON post (creator, "sortAt", cid);
+CREATE INDEX IF NOT EXISTS post_order_by_idx ON post ("sortAt", cid);
 -- Covers uri so that the recursive walk down a thread is an index-only scan.
-CREATE INDEX post_replyparent_idx ON post ("replyParent") INCLUDE (uri);
+CREATE INDEX IF NOT EXISTS post_replyparent_idx ON post ("replyParent") INCLUDE (uri);
 
 -- Per-post counters.
-CREATE TABLE post_agg (
+CREATE TABLE IF NOT EXISTS post_agg (
     uri             varchar PRIMARY KEY,
     "likeCount"     bigint NOT NULL DEFAULT 0,
     "replyCount"    bigint NOT NULL DEFAULT 0,
@@ -39,7 +39,7 @@ CREATE TABLE post_agg (
 );
 
 -- Embeds of a post, one table per kind (`position` is the image's index, as text).
-CREATE TABLE post_embed_image (
+CREATE TABLE IF NOT EXISTS post_embed_image (
     "postUri"  varchar NOT NULL,
     "position" varchar NOT NULL,
     "imageCid" varchar NOT NULL,
@@ -47,7 +47,7 @@ CREATE TABLE post_embed_image (
     CONSTRAINT post_embed_image_pkey PRIMARY KEY ("postUri", "position")
 );
 
-CREATE TABLE post_embed_gallery_image (
+CREATE TABLE IF NOT EXISTS post_embed_gallery_image (
     "postUri"  varchar NOT NULL,
     "position" varchar NOT NULL,
     "imageCid" varchar NOT NULL,
@@ -55,7 +55,7 @@ CREATE TABLE post_embed_gallery_image (
     CONSTRAINT post_embed_gallery_image_pkey PRIMARY KEY ("postUri", "position")
 );
 
-CREATE TABLE post_embed_external (
+CREATE TABLE IF NOT EXISTS post_embed_external (
     "postUri"   varchar PRIMARY KEY,
     uri         varchar NOT NULL,
     title       varchar NOT NULL,
@@ -63,14 +63,14 @@ CREATE TABLE post_embed_external (
     "thumbCid"  varchar
 );
 
-CREATE TABLE post_embed_record (
+CREATE TABLE IF NOT EXISTS post_embed_record (
     "postUri"  varchar NOT NULL,
     "embedUri" varchar NOT NULL,
     "embedCid" varchar NOT NULL,
     CONSTRAINT post_embed_record_pkey PRIMARY KEY ("postUri", "embedUri")
 );
 
-CREATE TABLE post_embed_video (
+CREATE TABLE IF NOT EXISTS post_embed_video (
     "postUri"  varchar NOT NULL,
     "videoCid" varchar NOT NULL,
     alt        varchar,
@@ -78,7 +78,7 @@ CREATE TABLE post_embed_video (
 );
 
 -- Quote posts, by quoted subject.
-CREATE TABLE quote (
+CREATE TABLE IF NOT EXISTS quote (
     uri          varchar PRIMARY KEY,
     cid          varchar NOT NULL,
     subject      varchar NOT NULL,
@@ -87,10 +87,10 @@ CREATE TABLE quote (
     "indexedAt"  varchar NOT NULL,
     "sortAt"     varchar NOT NULL GENERATED ALWAYS AS (least("createdAt", "indexedAt")) STORED
 );
-CREATE INDEX quote_subject_cursor_idx ON quote (subject, "sortAt", cid);
+CREATE INDEX IF NOT EXISTS quote_subject_cursor_idx ON quote (subject, "sortAt", cid);
 
 -- app.bsky.feed.repost records.
-CREATE TABLE repost (
+CREATE TABLE IF NOT EXISTS repost (
     uri          varchar PRIMARY KEY,
     cid          varchar NOT NULL,
     creator      varchar NOT NULL,
@@ -103,11 +103,11 @@ CREATE TABLE repost (
     "viaCid"     varchar,
     CONSTRAINT repost_unique_subject UNIQUE (creator, subject)
 );
-CREATE INDEX repost_subject_idx ON repost (subject);
-CREATE INDEX repost_order_by_idx ON repost ("sortAt", cid);
+CREATE INDEX IF NOT EXISTS repost_subject_idx ON repost (subject);
+CREATE INDEX IF NOT EXISTS repost_order_by_idx ON repost ("sortAt", cid);
 
 -- app.bsky.feed.like records.
-CREATE TABLE "like" (
+CREATE TABLE IF NOT EXISTS "like" (
     uri          varchar PRIMARY KEY,
     cid          varchar NOT NULL,
     creator      varchar NOT NULL,
@@ -120,11 +120,11 @@ CREATE TABLE "like" (
     "viaCid"     varchar,
     CONSTRAINT like_unique_subject UNIQUE (subject, creator)
 );
-CREATE INDEX like_creator_cursor_idx ON "like" (creator, "sortAt", cid);
-CREATE INDEX like_subject_sort_at_creator_idx ON "like" (subject, "sortAt" DESC) INCLUDE (creator);
+CREATE INDEX IF NOT EXISTS like_creator_cursor_idx ON "like" (creator, "sortAt", cid);
+CREATE INDEX IF NOT EXISTS like_subject_sort_at_creator_idx ON "like" (subject, "sortAt" DESC) INCLUDE (creator);
 
 -- Posts and reposts as they appear in author feeds and timelines (`type` is 'post' or 'repost').
-CREATE TABLE feed_item (
+CREATE TABLE IF NOT EXISTS feed_item (
     uri             varchar PRIMARY KEY,
     cid             varchar NOT NULL,
     type            varchar NOT NULL,
@@ -132,12 +132,12 @@ CREATE TABLE feed_item (
     "originatorDid" varchar NOT NULL,
     "sortAt"        varchar NOT NULL
 );
-CREATE INDEX feed_item_cursor_idx ON feed_item ("sortAt", cid);
-CREATE INDEX feed_item_originator_cursor_idx ON feed_item ("originatorDid", "sortAt", cid);
-CREATE INDEX feed_item_post_uri_idx ON feed_item ("postUri");
+CREATE INDEX IF NOT EXISTS feed_item_cursor_idx ON feed_item ("sortAt", cid);
+CREATE INDEX IF NOT EXISTS feed_item_originator_cursor_idx ON feed_item ("originatorDid", "sortAt", cid);
+CREATE INDEX IF NOT EXISTS feed_item_post_uri_idx ON feed_item ("postUri");
 
 -- app.bsky.feed.threadgate records (one per post).
-CREATE TABLE thread_gate (
+CREATE TABLE IF NOT EXISTS thread_gate (
     uri         varchar PRIMARY KEY,
     cid         varchar NOT NULL,
     creator     varchar NOT NULL,
@@ -147,7 +147,7 @@ CREATE TABLE thread_gate (
 );
 
 -- app.bsky.feed.postgate records (one per post).
-CREATE TABLE post_gate (
+CREATE TABLE IF NOT EXISTS post_gate (
     uri         varchar PRIMARY KEY,
     cid         varchar NOT NULL,
     creator     varchar NOT NULL,
@@ -157,7 +157,7 @@ CREATE TABLE post_gate (
 );
 
 -- Replies by a thread's original poster.
-CREATE TABLE op_thread_reply (
+CREATE TABLE IF NOT EXISTS op_thread_reply (
     "rootUri"   varchar NOT NULL,
     "parentUri" varchar NOT NULL,
     uri         varchar NOT NULL,
@@ -166,7 +166,7 @@ CREATE TABLE op_thread_reply (
 );
 
 -- app.bsky.feed.generator records.
-CREATE TABLE feed_generator (
+CREATE TABLE IF NOT EXISTS feed_generator (
     uri                 varchar PRIMARY KEY,
     cid                 varchar NOT NULL,
     creator             varchar NOT NULL,
@@ -179,10 +179,10 @@ CREATE TABLE feed_generator (
     "indexedAt"         varchar NOT NULL,
     "sortAt"            varchar NOT NULL GENERATED ALWAYS AS (least("createdAt", "indexedAt")) STORED
 );
-CREATE INDEX feed_generator_creator_index ON feed_generator (creator);
+CREATE INDEX IF NOT EXISTS feed_generator_creator_index ON feed_generator (creator);
 
 -- Bookmarks and drafts (private, written through the API).
-CREATE TABLE bookmark (
+CREATE TABLE IF NOT EXISTS bookmark (
     creator      varchar NOT NULL,
     key          varchar NOT NULL,
     "subjectUri" varchar NOT NULL,
@@ -192,7 +192,7 @@ CREATE TABLE bookmark (
     CONSTRAINT bookmark_unique_uri_creator UNIQUE ("subjectUri", creator)
 );
 
-CREATE TABLE draft (
+CREATE TABLE IF NOT EXISTS draft (
     creator     varchar NOT NULL,
     key         varchar NOT NULL,
     "createdAt" varchar NOT NULL,
@@ -200,21 +200,22 @@ CREATE TABLE draft (
     payload     text    NOT NULL,
     CONSTRAINT draft_pkey PRIMARY KEY (creator, key)
 );
-CREATE INDEX draft_creator_updated_at_key_idx ON draft (creator, "updatedAt", key);
+CREATE INDEX IF NOT EXISTS draft_creator_updated_at_key_idx ON draft (creator, "updatedAt", key);
 
 -- Parameters of the materialized views below, with the reference's defaults.
-CREATE TABLE view_param (
+CREATE TABLE IF NOT EXISTS view_param (
     name  varchar PRIMARY KEY,
     value varchar
 );
 INSERT INTO view_param (name, value) VALUES
     ('whats_hot_like_threshold', '2'),
-    ('whats_hot_interval', '1day');
+    ('whats_hot_interval', '1day')
+ON CONFLICT (name) DO NOTHING;
 
 -- "What's hot": recent top-level posts with more likes than the threshold, scored by likes decayed
 -- over age in hours, score = likes / (hours + 2) ^ 1.8. Refreshed by whoever operates the AppView
 -- (REFRESH MATERIALIZED VIEW CONCURRENTLY needs the unique index).
-CREATE MATERIALIZED VIEW algo_whats_hot_view AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS algo_whats_hot_view AS
 SELECT
     post.uri AS uri,
     post.cid AS cid,
@@ -233,5 +234,5 @@ WHERE post."indexedAt" > (
         FROM view_param
         WHERE name = 'whats_hot_like_threshold'
     );
-CREATE UNIQUE INDEX algo_whats_hot_view_uri_idx ON algo_whats_hot_view (uri);
-CREATE INDEX algo_whats_hot_view_cursor_idx ON algo_whats_hot_view (score, cid);
+CREATE UNIQUE INDEX IF NOT EXISTS algo_whats_hot_view_uri_idx ON algo_whats_hot_view (uri);
+CREATE INDEX IF NOT EXISTS algo_whats_hot_view_cursor_idx ON algo_whats_hot_view (score, cid);

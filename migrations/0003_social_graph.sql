@@ -3,7 +3,7 @@
 -- each table).
 
 -- app.bsky.graph.follow records.
-CREATE TABLE follow (
+CREATE TABLE IF NOT EXISTS follow (
     uri          varchar PRIMARY KEY,
     cid          varchar NOT NULL,
     creator      varchar NOT NULL,
@@ -13,11 +13,11 @@ CREATE TABLE follow (
     "sortAt"     varchar NOT NULL GENERATED ALWAYS AS (least("createdAt", "indexedAt")) STORED,
     CONSTRAINT follow_unique_subject UNIQUE (creator, "subjectDid")
 );
-CREATE INDEX follow_creator_cursor_idx ON follow (creator, "sortAt", cid);
-CREATE INDEX follow_subject_cursor_idx ON follow ("subjectDid", "sortAt", cid);
+CREATE INDEX IF NOT EXISTS follow_creator_cursor_idx ON follow (creator, "sortAt", cid);
+CREATE INDEX IF NOT EXISTS follow_subject_cursor_idx ON follow ("subjectDid", "sortAt", cid);
 
 -- app.bsky.graph.block records.
-CREATE TABLE actor_block (
+CREATE TABLE IF NOT EXISTS actor_block (
     uri          varchar PRIMARY KEY,
     cid          varchar NOT NULL,
     creator      varchar NOT NULL,
@@ -27,11 +27,11 @@ CREATE TABLE actor_block (
     "sortAt"     varchar NOT NULL GENERATED ALWAYS AS (least("createdAt", "indexedAt")) STORED,
     CONSTRAINT actor_block_unique_subject UNIQUE (creator, "subjectDid")
 );
-CREATE INDEX actor_block_subjectdid_idx ON actor_block ("subjectDid");
+CREATE INDEX IF NOT EXISTS actor_block_subjectdid_idx ON actor_block ("subjectDid");
 
 -- Account mutes (private, written through the API). With either scope flag set, only that kind of
 -- content is muted.
-CREATE TABLE mute (
+CREATE TABLE IF NOT EXISTS mute (
     "subjectDid"     varchar NOT NULL,
     "mutedByDid"     varchar NOT NULL,
     "createdAt"      varchar NOT NULL,
@@ -41,7 +41,7 @@ CREATE TABLE mute (
 );
 
 -- app.bsky.graph.list records.
-CREATE TABLE list (
+CREATE TABLE IF NOT EXISTS list (
     uri                 varchar PRIMARY KEY,
     cid                 varchar NOT NULL,
     creator             varchar NOT NULL,
@@ -54,10 +54,10 @@ CREATE TABLE list (
     "indexedAt"         varchar NOT NULL,
     "sortAt"            varchar NOT NULL GENERATED ALWAYS AS (least("createdAt", "indexedAt")) STORED
 );
-CREATE INDEX list_creator_idx ON list (creator);
+CREATE INDEX IF NOT EXISTS list_creator_idx ON list (creator);
 
 -- app.bsky.graph.listitem records.
-CREATE TABLE list_item (
+CREATE TABLE IF NOT EXISTS list_item (
     uri          varchar PRIMARY KEY,
     cid          varchar NOT NULL,
     creator      varchar NOT NULL,
@@ -68,11 +68,11 @@ CREATE TABLE list_item (
     "sortAt"     varchar NOT NULL GENERATED ALWAYS AS (least("createdAt", "indexedAt")) STORED,
     CONSTRAINT list_item_unique_subject_in_list UNIQUE ("listUri", "subjectDid")
 );
-CREATE INDEX list_item_creator_idx ON list_item (creator);
-CREATE INDEX list_item_subject_idx ON list_item ("subjectDid");
+CREATE INDEX IF NOT EXISTS list_item_creator_idx ON list_item (creator);
+CREATE INDEX IF NOT EXISTS list_item_subject_idx ON list_item ("subjectDid");
 
 -- List mutes (private, written through the API).
-CREATE TABLE list_mute (
+CREATE TABLE IF NOT EXISTS list_mute (
     "listUri"    varchar NOT NULL,
     "mutedByDid" varchar NOT NULL,
     "createdAt"  varchar NOT NULL,
@@ -80,7 +80,7 @@ CREATE TABLE list_mute (
 );
 
 -- app.bsky.graph.listblock records.
-CREATE TABLE list_block (
+CREATE TABLE IF NOT EXISTS list_block (
     uri          varchar PRIMARY KEY,
     cid          varchar NOT NULL,
     creator      varchar NOT NULL,
@@ -92,7 +92,7 @@ CREATE TABLE list_block (
 );
 
 -- app.bsky.graph.referencelistoptout records (an account opting out of a list, subjectUri).
-CREATE TABLE reference_list_opt_out (
+CREATE TABLE IF NOT EXISTS reference_list_opt_out (
     uri          varchar PRIMARY KEY,
     cid          varchar NOT NULL,
     creator      varchar NOT NULL,
@@ -104,7 +104,7 @@ CREATE TABLE reference_list_opt_out (
 );
 
 -- Thread mutes (private, written through the API).
-CREATE TABLE thread_mute (
+CREATE TABLE IF NOT EXISTS thread_mute (
     "rootUri"    varchar NOT NULL,
     "mutedByDid" varchar NOT NULL,
     "createdAt"  varchar NOT NULL,
@@ -112,7 +112,7 @@ CREATE TABLE thread_mute (
 );
 
 -- app.bsky.graph.starterpack records. The trigram index on name is in 0005_trigram_search.sql.
-CREATE TABLE starter_pack (
+CREATE TABLE IF NOT EXISTS starter_pack (
     uri         varchar PRIMARY KEY,
     cid         varchar NOT NULL,
     creator     varchar NOT NULL,
@@ -121,10 +121,10 @@ CREATE TABLE starter_pack (
     "sortAt"    varchar NOT NULL GENERATED ALWAYS AS (least("createdAt", "indexedAt")) STORED,
     name        varchar
 );
-CREATE INDEX starter_pack_creator_order_by_idx ON starter_pack (creator, "sortAt", cid);
+CREATE INDEX IF NOT EXISTS starter_pack_creator_order_by_idx ON starter_pack (creator, "sortAt", cid);
 
 -- app.bsky.graph.verification records (note: the generated column is "sortedAt" here).
-CREATE TABLE verification (
+CREATE TABLE IF NOT EXISTS verification (
     uri           varchar PRIMARY KEY,
     cid           varchar NOT NULL,
     rkey          varchar NOT NULL,
@@ -139,7 +139,7 @@ CREATE TABLE verification (
 );
 
 -- Activity (post/reply notification) subscriptions (private, written through the API).
-CREATE TABLE activity_subscription (
+CREATE TABLE IF NOT EXISTS activity_subscription (
     creator      varchar NOT NULL,
     "subjectDid" varchar NOT NULL,
     key          varchar NOT NULL,

@@ -3,7 +3,7 @@
 -- origin of each table).
 
 -- Labels from labelers (com.atproto.label).
-CREATE TABLE label (
+CREATE TABLE IF NOT EXISTS label (
     src varchar NOT NULL,
     uri varchar NOT NULL,
     cid varchar NOT NULL,
@@ -13,11 +13,11 @@ CREATE TABLE label (
     exp varchar,
     CONSTRAINT label_pkey PRIMARY KEY (src, uri, cid, val)
 );
-CREATE INDEX label_uri_index ON label (uri);
-CREATE INDEX label_cts_idx ON label (cts);
+CREATE INDEX IF NOT EXISTS label_uri_index ON label (uri);
+CREATE INDEX IF NOT EXISTS label_cts_idx ON label (cts);
 
 -- app.bsky.labeler.service records.
-CREATE TABLE labeler (
+CREATE TABLE IF NOT EXISTS labeler (
     uri         varchar PRIMARY KEY,
     cid         varchar NOT NULL,
     creator     varchar NOT NULL,
@@ -25,10 +25,10 @@ CREATE TABLE labeler (
     "indexedAt" varchar NOT NULL,
     "sortAt"    varchar NOT NULL GENERATED ALWAYS AS (least("createdAt", "indexedAt")) STORED
 );
-CREATE INDEX labeler_order_by_idx ON labeler ("sortAt", cid);
+CREATE INDEX IF NOT EXISTS labeler_order_by_idx ON labeler ("sortAt", cid);
 
 -- Notifications, one row per recipient (`did`) and reason.
-CREATE TABLE notification (
+CREATE TABLE IF NOT EXISTS notification (
     id              bigserial PRIMARY KEY,
     did             varchar NOT NULL,
     "recordUri"     varchar NOT NULL,
@@ -38,11 +38,11 @@ CREATE TABLE notification (
     "reasonSubject" varchar,
     "sortAt"        varchar NOT NULL
 );
-CREATE INDEX notification_did_sortat_idx ON notification (did, "sortAt");
-CREATE INDEX notification_record_idx ON notification ("recordUri");
-CREATE INDEX notification_author_idx ON notification (author);
+CREATE INDEX IF NOT EXISTS notification_did_sortat_idx ON notification (did, "sortAt");
+CREATE INDEX IF NOT EXISTS notification_record_idx ON notification ("recordUri");
+CREATE INDEX IF NOT EXISTS notification_author_idx ON notification (author);
 
-CREATE TABLE notification_push_token (
+CREATE TABLE IF NOT EXISTS notification_push_token (
     did      varchar NOT NULL,
     platform varchar NOT NULL,
     token    varchar NOT NULL,
@@ -51,7 +51,7 @@ CREATE TABLE notification_push_token (
 );
 
 -- Blob takedowns (account and record takedowns are the "takedownRef" columns of actor and record).
-CREATE TABLE blob_takedown (
+CREATE TABLE IF NOT EXISTS blob_takedown (
     did           varchar NOT NULL,
     cid           varchar NOT NULL,
     "takedownRef" varchar NOT NULL,
@@ -60,7 +60,7 @@ CREATE TABLE blob_takedown (
 
 -- Legacy moderation tables: moderation moved to ozone and the dataplane no longer reads them, but the
 -- reference migrations still create them, so a schema made by either side has the same tables.
-CREATE TABLE moderation_action (
+CREATE TABLE IF NOT EXISTS moderation_action (
     id                 serial PRIMARY KEY,
     action             varchar NOT NULL,
     "subjectType"      varchar NOT NULL,
@@ -79,14 +79,14 @@ CREATE TABLE moderation_action (
     "expiresAt"        varchar
 );
 
-CREATE TABLE moderation_action_subject_blob (
+CREATE TABLE IF NOT EXISTS moderation_action_subject_blob (
     "actionId" integer NOT NULL REFERENCES moderation_action (id),
     cid        varchar NOT NULL,
     CONSTRAINT moderation_action_subject_blob_pkey PRIMARY KEY ("actionId", cid)
 );
-CREATE INDEX moderation_action_subject_blob_cid_idx ON moderation_action_subject_blob (cid);
+CREATE INDEX IF NOT EXISTS moderation_action_subject_blob_cid_idx ON moderation_action_subject_blob (cid);
 
-CREATE TABLE moderation_report (
+CREATE TABLE IF NOT EXISTS moderation_report (
     id              serial PRIMARY KEY,
     "subjectType"   varchar NOT NULL,
     "subjectDid"    varchar NOT NULL,
@@ -98,16 +98,16 @@ CREATE TABLE moderation_report (
     "createdAt"     varchar NOT NULL
 );
 
-CREATE TABLE moderation_report_resolution (
+CREATE TABLE IF NOT EXISTS moderation_report_resolution (
     "reportId"  integer NOT NULL REFERENCES moderation_report (id),
     "actionId"  integer NOT NULL REFERENCES moderation_action (id),
     "createdBy" varchar NOT NULL,
     "createdAt" varchar NOT NULL,
     CONSTRAINT moderation_report_resolution_pkey PRIMARY KEY ("reportId", "actionId")
 );
-CREATE INDEX moderation_report_resolution_action_id_idx ON moderation_report_resolution ("actionId");
+CREATE INDEX IF NOT EXISTS moderation_report_resolution_action_id_idx ON moderation_report_resolution ("actionId");
 
-CREATE TABLE moderation_event (
+CREATE TABLE IF NOT EXISTS moderation_event (
     id                serial PRIMARY KEY,
     action            varchar NOT NULL,
     "subjectType"     varchar NOT NULL,
@@ -128,7 +128,7 @@ CREATE TABLE moderation_event (
     "legacyRefId"     integer
 );
 
-CREATE TABLE moderation_subject_status (
+CREATE TABLE IF NOT EXISTS moderation_subject_status (
     id               serial PRIMARY KEY,
     did              varchar NOT NULL,
     -- '' rather than NULL for account subjects, so that (did, recordPath) can be unique.
@@ -147,20 +147,20 @@ CREATE TABLE moderation_subject_status (
     "updatedAt"      varchar NOT NULL,
     CONSTRAINT moderation_status_unique_idx UNIQUE (did, "recordPath")
 );
-CREATE INDEX moderation_subject_status_blob_cids_idx ON moderation_subject_status USING gin ("blobCids");
+CREATE INDEX IF NOT EXISTS moderation_subject_status_blob_cids_idx ON moderation_subject_status USING gin ("blobCids");
 
 -- Suggestions curated by the operator.
-CREATE TABLE suggested_follow (
+CREATE TABLE IF NOT EXISTS suggested_follow (
     did     varchar PRIMARY KEY,
     "order" integer NOT NULL
 );
 
-CREATE TABLE suggested_feed (
+CREATE TABLE IF NOT EXISTS suggested_feed (
     uri     varchar PRIMARY KEY,
     "order" integer NOT NULL
 );
 
-CREATE TABLE tagged_suggestion (
+CREATE TABLE IF NOT EXISTS tagged_suggestion (
     tag           varchar NOT NULL,
     subject       varchar NOT NULL,
     "subjectType" varchar NOT NULL,
@@ -168,7 +168,7 @@ CREATE TABLE tagged_suggestion (
 );
 
 -- Per-account private data (preferences and the like, written through the API).
-CREATE TABLE private_data (
+CREATE TABLE IF NOT EXISTS private_data (
     "actorDid"  varchar NOT NULL,
     namespace   varchar NOT NULL,
     key         varchar NOT NULL,

@@ -34,13 +34,13 @@ BEGIN
     WHERE e.extname = 'pg_trgm';
 
     EXECUTE format(
-        'CREATE INDEX actor_handle_tgrm_idx ON actor USING gist (handle %I.gist_trgm_ops)',
+        'CREATE INDEX IF NOT EXISTS actor_handle_tgrm_idx ON actor USING gist (handle %I.gist_trgm_ops)',
         trgm_schema);
     EXECUTE format(
-        'CREATE INDEX profile_display_name_tgrm_idx ON profile USING gist ("displayName" %I.gist_trgm_ops)',
+        'CREATE INDEX IF NOT EXISTS profile_display_name_tgrm_idx ON profile USING gist ("displayName" %I.gist_trgm_ops)',
         trgm_schema);
     EXECUTE format(
-        'CREATE INDEX starter_pack_name_tgrm_idx ON starter_pack USING gist (name %I.gist_trgm_ops)',
+        'CREATE INDEX IF NOT EXISTS starter_pack_name_tgrm_idx ON starter_pack USING gist (name %I.gist_trgm_ops)',
         trgm_schema);
 END
 $$;

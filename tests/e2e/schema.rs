@@ -3,7 +3,8 @@
 //! - Every object of a schema made by the reference's own migrator (@atproto/bsky 0.0.280) exists
 //!   in ours with the same definition; our extras are reported, and extra indexes and columns must
 //!   be documented.
-//! - The reference migrator finds nothing to do on our schema.
+//! - The reference migrator finds nothing to do on our schema, and our migrations adopt a schema
+//!   that the reference's migrator made.
 //! - The reference dataplane and API (`serve-appview`) read our schema as they read theirs.
 
 use serde_json::Value;
@@ -98,6 +99,38 @@ async fn the_reference_migrator_finds_nothing_to_do_on_our_schema() {
         "the reference migrator changed our schema:\n{}",
         diff.report()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_migrations_adopt_a_schema_that_the_reference_made() {
+    let adopted = TestDb::new().await;
+    assert!(reference::migrate(adopted.schema()).await > 0);
+    // A record the reference indexed before Sluice took over.
+    sqlx::query(
+        r#"INSERT INTO record (uri, cid, did, json, "indexedAt")
+           VALUES ('at://did:plc:a/app.bsky.feed.post/1', 'c', 'did:plc:a', '{}', '2024-01-01T00:00:00.000Z')"#,
+    )
+    .execute(adopted.pool())
+    .await
+    .unwrap();
+
+    adopted.store().migrate().await.unwrap();
+
+    let fresh = TestDb::migrated().await;
+    let expected = SchemaCatalog::read(fresh.pool(), fresh.schema()).await;
+    let actual = SchemaCatalog::read(adopted.pool(), adopted.schema()).await;
+    let diff = actual.diff_from(&expected);
+    assert!(
+        diff.covers_reference() && diff.extra.is_empty(),
+        "an adopted reference schema differs from a fresh one:\n{}",
+        diff.report()
+    );
+    let rev: String = sqlx::query_scalar("SELECT rev FROM record")
+        .fetch_one(adopted.pool())
+        .await
+        .unwrap();
+    assert_eq!(rev, "", "existing records start older than any revision");
+    assert_eq!(reference::migrate(adopted.schema()).await, 0);
 }
 
 /// One xrpc GET: (status, JSON body or the raw text as a string).

@@ -106,14 +106,14 @@ impl Drop for TestDb {
             runtime.block_on(drop_schema(&url, &schema))
         })
         .join();
+        // Test output, where a tracing subscriber is rarely installed: say it on stderr.
         match dropped {
             Ok(Ok(())) => {}
-            Ok(Err(err)) => {
-                tracing::warn!(schema = %self.store.schema(), %err, "test schema left behind")
-            }
-            Err(_) => {
-                tracing::warn!(schema = %self.store.schema(), "test schema left behind (drop panicked)")
-            }
+            Ok(Err(err)) => eprintln!("test schema {} left behind: {err}", self.store.schema()),
+            Err(_) => eprintln!(
+                "test schema {} left behind (drop panicked)",
+                self.store.schema()
+            ),
         }
     }
 }
