@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use sluice_queue::events::{FirehoseEvent, RecordEvent, StreamPayload};
 use sluice_queue::{Consumer, ConsumerConfig, Producer};
 
-/// A create event of about 600 bytes of JSON, like a post with a facet and a reply.
+/// A create event of about 600 bytes of JSON, like a post with a link facet.
 fn sample_event(seq: i64) -> FirehoseEvent {
     let record = format!(
-        r#"{{"$type":"app.bsky.feed.post","text":"Benchmark post number {seq}: a sentence or two of ordinary text, with a link to https://example.com/some/page","createdAt":"2024-05-01T12:34:56.789Z","langs":["en"],"facets":[{{"index":{{"byteStart":60,"byteEnd":96}},"features":[{{"$type":"app.bsky.richtext.facet#link","uri":"https://example.com/some/page"}}]}}],"reply":{{"root":{{"cid":"bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm","uri":"at://did:plc:ewvi7nxzyoun6zhxrhs64oiz/app.bsky.feed.post/3kabcdefg2"}}}}}}"#
+        r#"{{"$type":"app.bsky.feed.post","text":"Benchmark post number {seq}: a sentence or two of ordinary text, with a link to https://example.com/some/page","createdAt":"2024-05-01T12:34:56.789Z","langs":["en"],"facets":[{{"index":{{"byteStart":60,"byteEnd":96}},"features":[{{"$type":"app.bsky.richtext.facet#link","uri":"https://example.com/some/page"}}]}}]}}"#
     );
     FirehoseEvent::Create(RecordEvent {
         seq,

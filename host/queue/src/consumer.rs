@@ -534,7 +534,8 @@ impl Consumer {
             let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
             let counts = self.handle.delivery_counts(&stream, &ids).await?;
             for (entry, count) in entries.into_iter().zip(counts) {
-                let deliveries = count.unwrap_or(0);
+                // Acknowledged by its previous owner in the meantime: nothing left to do.
+                let Some(deliveries) = count else { continue };
                 let delivery = to_delivery(&stream, entry);
                 if deliveries > self.config().max_deliveries {
                     let error = format!(

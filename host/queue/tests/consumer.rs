@@ -10,6 +10,10 @@ use sluice_queue::dead_letter::{REASON_ABANDONED, REASON_FAILED};
 use sluice_queue::events::{FirehoseEvent, IdentityEvent};
 use sluice_queue::{Consumer, ConsumerConfig, Delivery, FailOutcome, Producer, dead_letter_stream};
 
+/// Long enough that "not idle yet" checks hold on a loaded machine.
+const CLAIM_MIN_IDLE: Duration = Duration::from_millis(500);
+const PAST_CLAIM_MIN_IDLE: Duration = Duration::from_millis(650);
+
 fn identity(seq: i64) -> FirehoseEvent {
     FirehoseEvent::Identity(IdentityEvent {
         seq,
@@ -42,7 +46,7 @@ fn config(redis: &TestRedis, consumer: &str) -> (ConsumerConfig, Streams) {
         [streams.live.clone(), streams.backfill.clone()],
     );
     config.block = Duration::from_millis(100);
-    config.claim_min_idle = Duration::from_millis(50);
+    config.claim_min_idle = CLAIM_MIN_IDLE;
     config.reclaim_every = Duration::ZERO;
     (config, streams)
 }
@@ -213,7 +217,7 @@ async fn a_dead_consumers_entries_are_reclaimed() {
         alive.reclaim(10).await.unwrap().is_empty(),
         "not idle long enough yet"
     );
-    tokio::time::sleep(Duration::from_millis(120)).await;
+    tokio::time::sleep(PAST_CLAIM_MIN_IDLE).await;
     let batch = alive.read().await.unwrap();
     assert_eq!(seqs(&batch), vec![1, 2, 3]);
     let info = alive
@@ -242,7 +246,7 @@ async fn an_entry_failing_max_deliveries_times_is_dead_lettered() {
         FailOutcome::WillRetry { deliveries: 1 }
     );
 
-    tokio::time::sleep(Duration::from_millis(120)).await;
+    tokio::time::sleep(PAST_CLAIM_MIN_IDLE).await;
     config.consumer = "b".into();
     let mut b = Consumer::connect(&redis.url, config).await.unwrap();
     let second = b.read().await.unwrap().remove(0);
@@ -281,6 +285,33 @@ async fn an_entry_failing_max_deliveries_times_is_dead_lettered() {
 }
 
 #[tokio::test]
+async fn a_failed_entry_comes_back_to_the_same_consumer_after_the_idle_time() {
+    let redis = TestRedis::new("retry_self").await;
+    let (mut config, streams) = config(&redis, "a");
+    config.max_deliveries = 3;
+    let mut a = Consumer::connect(&redis.url, config).await.unwrap();
+    add(&redis, &streams.live, 1..=1).await;
+    let first = a.read().await.unwrap().remove(0);
+    assert_eq!(
+        a.fail(&first, "transient").await.unwrap(),
+        FailOutcome::WillRetry { deliveries: 1 }
+    );
+    assert!(
+        a.read().await.unwrap().is_empty(),
+        "not before claim_min_idle"
+    );
+
+    tokio::time::sleep(PAST_CLAIM_MIN_IDLE).await;
+    let again = a.read().await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, first.id);
+    assert_eq!(
+        a.fail(&again[0], "transient").await.unwrap(),
+        FailOutcome::WillRetry { deliveries: 2 }
+    );
+}
+
+#[tokio::test]
 async fn an_entry_its_consumers_keep_dying_on_is_parked_as_abandoned() {
     let redis = TestRedis::new("abandoned").await;
     let (mut config, streams) = config(&redis, "a");
@@ -290,7 +321,7 @@ async fn an_entry_its_consumers_keep_dying_on_is_parked_as_abandoned() {
     assert_eq!(a.read().await.unwrap().len(), 1);
     drop(a); // died without acking or failing
 
-    tokio::time::sleep(Duration::from_millis(120)).await;
+    tokio::time::sleep(PAST_CLAIM_MIN_IDLE).await;
     config.consumer = "b".into();
     let mut b = Consumer::connect(&redis.url, config).await.unwrap();
     assert!(b.reclaim(10).await.unwrap().is_empty());
