@@ -20,6 +20,15 @@ fn migrations_readme() -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
 }
 
+/// The text of the README section under `heading`, up to the next section.
+fn readme_section<'a>(readme: &'a str, heading: &str) -> &'a str {
+    let start = readme
+        .find(heading)
+        .unwrap_or_else(|| panic!("migrations/README.md has no section {heading:?}"));
+    let body = &readme[start + heading.len()..];
+    body.split("\n## ").next().unwrap_or(body)
+}
+
 /// True when the README names `table.column` (either quoting style).
 fn documents_column(readme: &str, key: &str) -> bool {
     let Some((table, column)) = key.trim_start_matches("column ").split_once('.') else {
@@ -58,14 +67,7 @@ async fn reference_objects_all_exist_in_our_schema_with_the_same_definition() {
 
     // Whatever we add must be documented in migrations/README.md.
     let readme = migrations_readme();
-    let (indexes_section, _) = readme
-        .split_once("## Changing the schema")
-        .and_then(|(before, after)| {
-            before
-                .split_once("## Indexes added for the indexer")
-                .map(|(_, s)| (s, after))
-        })
-        .expect("migrations/README.md has an 'Indexes added for the indexer' section");
+    let indexes_section = readme_section(&readme, "## Indexes added for the indexer");
     for (key, definition) in &diff.extra {
         if let Some(index) = key.strip_prefix("index ") {
             assert!(
