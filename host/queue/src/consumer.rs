@@ -76,7 +76,9 @@ pub struct ConsumerConfig {
     pub batch_size: usize,
     /// How long [`Consumer::read`] waits when every stream is empty.
     pub block: Duration,
-    /// How long an entry must sit unacknowledged before another consumer may take it.
+    /// How long an entry must sit unacknowledged before a reclaim may take it (from any
+    /// consumer, this one included). Keep it above the longest time processing one batch may
+    /// take, or a slow entry is delivered twice.
     pub claim_min_idle: Duration,
     /// How often [`Consumer::read`] runs [`Consumer::reclaim`] by itself.
     pub reclaim_every: Duration,

@@ -115,6 +115,12 @@ async fn the_cursor_moves_only_after_every_xadd_is_confirmed() {
         .await
         .unwrap();
     assert_eq!(cursor.get().await.unwrap().as_deref(), Some("2"));
+    // Source events that made no entries still move the cursor.
+    producer
+        .add_then_set_cursor::<FirehoseEvent>(&stream, &[], &cursor, "3")
+        .await
+        .unwrap();
+    assert_eq!(cursor.get().await.unwrap().as_deref(), Some("3"));
 
     // The stream key now holds a string: every XADD of the next batch is refused.
     redis::cmd("DEL")
@@ -133,7 +139,7 @@ async fn the_cursor_moves_only_after_every_xadd_is_confirmed() {
     );
     assert_eq!(
         cursor.get().await.unwrap().as_deref(),
-        Some("2"),
+        Some("3"),
         "cursor kept before the lost entries"
     );
 }
