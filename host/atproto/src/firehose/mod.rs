@@ -19,6 +19,10 @@
 //!   chain continuity) as a pure state machine with a [`Verdict`] per event.
 //! - [`frame_to_json`]: a frame as atproto JSON, for `sluice inspect frame`.
 //!
+//! To serve a stream (the devnet), build events with [`CommitEvent::from_commit_diff`] (a
+//! commit made with [`crate::repo::Repo::apply_writes`], proof blocks included) and
+//! [`SyncEvent::from_commit`], and write them with [`Frame::encode`].
+//!
 //! Nothing here panics on input: every failure is a typed error naming what was wrong.
 
 mod car_slice;

@@ -766,3 +766,139 @@ proptest! {
         exercise(&frame[..cut.index(frame.len())]);
     }
 }
+
+// --- any well-formed event round-trips exactly ----------------------------------------------
+
+fn arb_cid() -> impl Strategy<Value = Cid> {
+    any::<[u8; 8]>().prop_map(|seed| cid_for_dag_cbor(&seed))
+}
+
+fn arb_extra() -> impl Strategy<Value = Extra> {
+    proptest::collection::btree_map(
+        "x-[a-z]{1,6}",
+        prop_oneof![
+            any::<i64>().prop_map(|i| Ipld::Integer(i.into())),
+            ".{0,8}".prop_map(Ipld::String),
+            Just(Ipld::Null),
+            arb_cid().prop_map(Ipld::Link),
+        ],
+        0..3,
+    )
+}
+
+fn arb_op() -> impl Strategy<Value = RepoOp> {
+    (
+        prop_oneof![
+            Just(OpAction::Create),
+            Just(OpAction::Update),
+            Just(OpAction::Delete)
+        ],
+        "[a-z.]{1,12}/[a-z0-9]{1,13}",
+        proptest::option::of(arb_cid()),
+        proptest::option::of(arb_cid()),
+    )
+        .prop_map(|(action, path, cid, prev)| RepoOp {
+            action,
+            path,
+            cid,
+            prev,
+        })
+}
+
+fn arb_commit() -> impl Strategy<Value = CommitEvent> {
+    (
+        (
+            any::<i64>(),
+            "did:[a-z]{3}:[a-z0-9]{1,24}",
+            arb_cid(),
+            "[2-7a-z]{13}",
+        ),
+        (
+            proptest::option::of("[2-7a-z]{13}"),
+            proptest::collection::vec(any::<u8>(), 0..64),
+            proptest::collection::vec(arb_op(), 0..4),
+            proptest::collection::vec(arb_cid(), 0..2),
+        ),
+        (
+            ".{0,30}",
+            proptest::option::of(arb_cid()),
+            any::<bool>(),
+            any::<bool>(),
+        ),
+        arb_extra(),
+    )
+        .prop_map(
+            |(
+                (seq, repo, commit, rev),
+                (since, blocks, ops, blobs),
+                (time, prev_data, rebase, too_big),
+                extra,
+            )| {
+                CommitEvent {
+                    seq,
+                    repo,
+                    commit,
+                    rev,
+                    since,
+                    blocks: Bytes::from(blocks),
+                    ops,
+                    blobs,
+                    time,
+                    prev_data,
+                    rebase,
+                    too_big,
+                    extra,
+                }
+            },
+        )
+}
+
+fn arb_frame() -> impl Strategy<Value = Frame> {
+    prop_oneof![
+        arb_commit().prop_map(|event| Frame::Commit(Box::new(event))),
+        (
+            any::<i64>(),
+            ".{0,20}",
+            proptest::option::of(".{0,20}"),
+            arb_extra()
+        )
+            .prop_map(|(seq, did, handle, extra)| Frame::Identity(IdentityEvent {
+                seq,
+                did,
+                time: "2025-01-01T00:00:00Z".into(),
+                handle,
+                extra,
+            })),
+        (
+            any::<i64>(),
+            any::<bool>(),
+            proptest::option::of("[a-z]{1,12}"),
+            arb_extra()
+        )
+            .prop_map(|(seq, active, status, extra)| Frame::Account(AccountEvent {
+                seq,
+                did: "did:plc:x".into(),
+                time: "t".into(),
+                active,
+                status,
+                extra,
+            })),
+        (".{0,20}", proptest::option::of(".{0,20}"), arb_extra()).prop_map(
+            |(error, message, extra)| Frame::Error(ErrorFrame {
+                error,
+                message,
+                extra,
+            })
+        ),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn any_event_round_trips_exactly(frame in arb_frame()) {
+        let bytes = frame.encode();
+        let decoded = Frame::decode(&bytes).unwrap();
+        prop_assert_eq!(&decoded, &frame);
+        prop_assert_eq!(decoded.encode(), bytes);
+    }
+}

@@ -7,8 +7,9 @@
 //!
 //! # Rules
 //!
-//! Every event: its `seq` must be greater than the last one of the stream (else dropped), its
-//! DID must be well formed.
+//! Every event: its `seq` must be greater than the last one of the stream (else dropped; an
+//! event dropped for another reason still moves the stream's `seq` on), its DID must be well
+//! formed.
 //!
 //! `#commit`, in order: the account must be active; the slice at most
 //! [`ValidatorConfig::max_blocks_bytes`] and at most [`ValidatorConfig::max_ops`] ops; the rev a
@@ -25,11 +26,18 @@
 //! last seen; the answer is always [`Verdict::Resync`]. `#identity` is passed on. `#account`
 //! gives [`Verdict::UpdateAccount`] when the status changes.
 //!
-//! These are the rules of the reference relay (indigo `cmd/relay`), with two deliberate
-//! differences that suit an indexer: a commit whose chain does not connect, or whose records
-//! are missing (`tooBig`, a record absent from the slice), is not dropped but answered with a
-//! resync, so nothing is lost; and a commit whose author has no known key is also answered with
-//! a resync (the backfill will resolve the key again) rather than passed unverified.
+//! These are the rules of the reference relay (indigo `cmd/relay`), with deliberate
+//! differences that suit an indexer: a commit whose chain does not connect (the reference
+//! relay only logs it), or whose records are missing (`tooBig`, a record absent from the
+//! slice), is not dropped but answered with a resync, so nothing is lost; a commit whose author
+//! has no known key is also answered with a resync (the backfill resolves the key again) rather
+//! than passed unverified; and a `#sync` older than the last rev seen is dropped.
+//!
+//! A dropped event changes no account state, so a caller that suspects a stale key (a
+//! [`DropReason::label`] of `bad_signature`) may refresh its key cache and ask for a resync.
+//!
+//! Memory: a few hundred bytes per account seen; [`RepoStreamValidator::forget`] and
+//! [`RepoStreamValidator::set_repo_state`] let a caller keep only some accounts in memory.
 
 use std::collections::HashMap;
 
@@ -126,7 +134,7 @@ pub struct RepoState {
     pub data: Option<Cid>,
     /// The CID of the last commit seen.
     pub commit: Option<Cid>,
-    /// The `seq` of the last event about this account that was not dropped.
+    /// The `seq` of the last event that updated this state.
     pub last_seq: Option<i64>,
 }
 
