@@ -9,10 +9,21 @@
 //! - [`slots`]: a repo's history slot by slot (kinds, fates).
 //! - [`plan`]: a repo's history as events, before any record is generated.
 //! - [`model`]: the network's configuration and the shape of every repo.
+//! - [`content`]: any record, generated alone from its id.
+//! - [`repo`]: a repo's records, MST, signed commit and CAR; commits that edit it.
+//! - [`history`]: every repo's history interleaved into one firehose, from any cursor.
+//! - [`car`]: CAR framing into buffers.
 
 pub mod accounts;
+pub mod car;
 pub mod collections;
+pub mod content;
 pub mod draw;
+pub mod error;
+pub mod history;
 pub mod model;
 pub mod plan;
+pub mod repo;
 pub mod slots;
+
+pub use error::DevnetError;

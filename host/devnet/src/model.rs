@@ -71,6 +71,8 @@ pub struct RepoInfo {
     pub counts: CollectionCounts,
     /// Records created over the history (deleted ones included).
     pub created: u64,
+    /// When the last commit of the history happened (`None`: no commit).
+    pub last_commit: Option<PlanTime>,
 }
 
 /// The network's model (see the module docs).
@@ -224,6 +226,14 @@ impl Model {
         base + u64::from(time.offset_ms) * 1000
     }
 
+    /// The revision (a TID) of a commit made at `micros` by `repo`.
+    pub fn rev_at(&self, repo: u32, micros: u64) -> String {
+        let clock = self.repo(repo).map_or(0, |r| r.clock_id);
+        sluice_atproto::syntax::Tid::from_parts(micros, clock)
+            .as_str()
+            .to_owned()
+    }
+
     /// A repo chosen with probability proportional to its number of slots (active accounts
     /// are written to, liked and followed more).
     pub fn popular_repo(&self, draw: &mut Draw) -> u32 {
@@ -320,6 +330,7 @@ fn describe_repo(seed: u64, account: &Account, size: u64) -> RepoInfo {
 
     let mut counts = CollectionCounts::default();
     let mut events = 0u64;
+    let mut last_commit = None;
     let lifecycle = &account.lifecycle;
     let plan = RepoPlan::new(RepoShape {
         seed,
@@ -328,9 +339,10 @@ fn describe_repo(seed: u64, account: &Account, size: u64) -> RepoInfo {
         curator,
         lifecycle,
     });
-    for (_, event) in plan {
+    for (time, event) in plan {
         events += 1;
         if let PlanEvent::Commit { writes } = event {
+            last_commit = Some(time);
             for write in writes {
                 let id = write.record();
                 let collection = Slot::plan(seed, repo, id.slot, curator).collection(id.sub);
@@ -351,6 +363,7 @@ fn describe_repo(seed: u64, account: &Account, size: u64) -> RepoInfo {
         clock_id,
         counts,
         created,
+        last_commit,
     }
 }
 
@@ -365,6 +378,7 @@ impl Default for RepoInfo {
             clock_id: 0,
             counts: CollectionCounts::default(),
             created: 0,
+            last_commit: None,
         }
     }
 }

@@ -1,0 +1,25 @@
+//! The devnet's error type.
+
+use sluice_atproto::mst::MstError;
+
+use crate::content::ContentError;
+
+/// Why the devnet could not generate or serve something.
+#[derive(Debug, thiserror::Error)]
+pub enum DevnetError {
+    /// No account has this index or DID.
+    #[error("no such repo: {0}")]
+    NoSuchRepo(String),
+    /// A record could not be generated.
+    #[error(transparent)]
+    Content(#[from] ContentError),
+    /// The repo's tree could not be edited (a bug: the plan only writes what fits).
+    #[error("repo tree: {0}")]
+    Mst(#[from] MstError),
+    /// A bad request parameter.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Writing a file or a socket failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
