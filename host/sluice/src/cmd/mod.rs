@@ -8,13 +8,17 @@ use std::process::ExitCode;
 pub(crate) enum Command {
     /// Print the contents of CAR files and firehose frames as JSON lines.
     Inspect(inspect::InspectArgs),
+    /// Work with indexer plugins (`plugin test`: run one on operations without a database).
+    Plugin(plugin::PluginArgs),
 }
 
 mod inspect;
+mod plugin;
 
 /// Runs one subcommand to completion.
 pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Inspect(args) => inspect::run(args),
+        Command::Plugin(args) => plugin::run(args),
     }
 }

@@ -1,0 +1,75 @@
+//! Builds guest crates of this workspace as WASM components (`wasm32-wasip2`, release), for
+//! tests and benchmarks. Cargo's own freshness check makes repeated builds cheap; within one
+//! process each package is built once.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+/// The workspace root (two levels above this crate).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Where guests are built: `<target>/plugin-guests`, beside the target directory in use.
+fn guest_target_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("SLUICE_GUEST_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    // Test and example binaries live in `<target>/<profile>/{deps,examples}/`.
+    let from_exe = std::env::current_exe().ok().and_then(|exe| {
+        exe.ancestors()
+            .find(|dir| dir.join("CACHEDIR.TAG").exists())
+            .map(Path::to_path_buf)
+    });
+    from_exe
+        .unwrap_or_else(|| workspace_root().join("target"))
+        .join("plugin-guests")
+}
+
+/// Builds `package` (a guest crate of this workspace) for `wasm32-wasip2` in release mode and
+/// returns the path of its component.
+pub fn build(package: &str) -> Result<PathBuf, String> {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    let mut built = built.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(path) = built.get(package) {
+        return Ok(path.clone());
+    }
+    let target_dir = guest_target_dir();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = Command::new(cargo)
+        .current_dir(workspace_root())
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "-p",
+            package,
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        // No DWARF in guests: smaller components that compile faster; symbol names stay.
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+        .output()
+        .map_err(|error| format!("could not run cargo: {error}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "building {package} for wasm32-wasip2 failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let path = target_dir
+        .join("wasm32-wasip2/release")
+        .join(format!("{}.wasm", package.replace('-', "_")));
+    if !path.exists() {
+        return Err(format!("cargo succeeded but {} is missing", path.display()));
+    }
+    built.insert(package.to_owned(), path.clone());
+    Ok(path)
+}
