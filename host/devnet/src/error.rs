@@ -19,6 +19,9 @@ pub enum DevnetError {
     /// A bad request parameter.
     #[error("{0}")]
     BadRequest(String),
+    /// Something that should not happen (a thread panicked, a cache lost an entry).
+    #[error("internal error: {0}")]
+    Internal(String),
     /// Writing a file or a socket failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),

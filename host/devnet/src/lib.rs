@@ -13,6 +13,13 @@
 //! - [`repo`]: a repo's records, MST, signed commit and CAR; commits that edit it.
 //! - [`history`]: every repo's history interleaved into one firehose, from any cursor.
 //! - [`car`]: CAR framing into buffers.
+//! - [`frames`]: firehose frames of repo events and labels.
+//! - [`labels`]: the labeler's signed labels and negations.
+//! - [`network`]: the running network: heads, live changes, ground truth.
+//! - [`live`]: live mode, new events at a steady rate.
+//! - [`server`]: the HTTP and WebSocket endpoints.
+//! - [`run`]: serving a network on a loopback port.
+//! - [`faults`]: fault injection (malformed frames, forged signatures, broken chains, bad repos).
 
 pub mod accounts;
 pub mod car;
@@ -20,10 +27,20 @@ pub mod collections;
 pub mod content;
 pub mod draw;
 pub mod error;
+pub mod faults;
+pub mod frames;
 pub mod history;
+pub mod labels;
+pub mod live;
 pub mod model;
+pub mod network;
 pub mod plan;
 pub mod repo;
+pub mod run;
+pub mod server;
 pub mod slots;
 
 pub use error::DevnetError;
+pub use model::NetworkConfig;
+pub use network::{DevnetConfig, Network};
+pub use run::RunningDevnet;

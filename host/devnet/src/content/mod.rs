@@ -8,7 +8,7 @@
 //! chains are at most [`MAX_REPLY_DEPTH`] deep and quotes never point at quotes. A [`Generator`]
 //! keeps the posts it generated for references in a small cache.
 
-mod records;
+pub(crate) mod records;
 pub mod text;
 pub mod value;
 
@@ -177,7 +177,7 @@ impl<'m> Generator<'m> {
 
     /// A stable post (never deleted or updated) from before `before_micros`, of another account
     /// most of the time; `quotable` excludes quotes. Falls back to `own_repo`'s first post.
-    fn pick_post(
+    pub(crate) fn pick_post(
         &self,
         draw: &mut Draw,
         own_repo: u32,
