@@ -59,9 +59,9 @@ pub enum RecordError {
     /// skips such records, as the reference does for collections it does not index).
     #[error("no lexicon defines the record type {0}")]
     NoLexicon(String),
-    /// The atproto JSON is not a data-model value.
+    /// The atproto JSON is not a data-model value (boxed: it is large and rare).
     #[error(transparent)]
-    Data(#[from] DataError),
+    Data(Box<DataError>),
     /// The record breaks its lexicon.
     #[error(transparent)]
     Invalid(#[from] ValidationError),
@@ -306,7 +306,8 @@ impl Catalog {
         let schema = self
             .record(collection)
             .ok_or_else(|| RecordError::NoLexicon(collection.to_owned()))?;
-        let ipld = sluice_atproto::data::record_from_json(value)?;
+        let ipld = sluice_atproto::data::record_from_json(value)
+            .map_err(|e| RecordError::Data(Box::new(e)))?;
         Ok(schema.validate_with(&ipld, options)?)
     }
 

@@ -215,8 +215,7 @@ impl Compiled {
     }
 
     fn object(&mut self, doc_id: &str, def: &ObjectDef, dollar_type: DollarType) -> Node {
-        // BTreeMap iteration is in key order: the order IPLD maps keep theirs in.
-        let properties = def
+        let properties: Box<[Property]> = def
             .properties
             .iter()
             .map(|(name, schema)| Property {
@@ -226,9 +225,11 @@ impl Compiled {
                 nullable: def.nullable.contains(name),
             })
             .collect();
+        let required_count = properties.iter().filter(|p| p.required).count();
         Node::Object(Box::new(ObjectRule {
             dollar_type,
             properties,
+            required_count,
         }))
     }
 

@@ -646,10 +646,10 @@ fn check_schema(schema: &Schema, path: &mut String) -> Result<(), String> {
             if def.default.is_some() && def.const_value.is_some() {
                 return Err("can not have both default and const".to_owned());
             }
-            if let (Some(min), Some(max)) = (def.minimum, def.maximum) {
-                if max < min {
-                    return Err(format!("maximum {max} is below minimum {min}"));
-                }
+            if let (Some(min), Some(max)) = (def.minimum, def.maximum)
+                && max < min
+            {
+                return Err(format!("maximum {max} is below minimum {min}"));
             }
             Ok(())
         }

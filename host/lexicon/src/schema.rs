@@ -107,11 +107,21 @@ pub(crate) enum DollarType {
     Required(Box<str>),
 }
 
-/// An object's properties, sorted by name (the order of an IPLD map's keys).
+/// An object's properties.
 #[derive(Debug, Clone)]
 pub(crate) struct ObjectRule {
     pub(crate) dollar_type: DollarType,
     pub(crate) properties: Box<[Property]>,
+    /// How many properties are required.
+    pub(crate) required_count: usize,
+}
+
+impl ObjectRule {
+    /// The property named `key` (an equality scan: objects have few properties, and a length
+    /// mismatch rejects most candidates without looking at their bytes).
+    pub(crate) fn property(&self, key: &str) -> Option<&Property> {
+        self.properties.iter().find(|p| &*p.name == key)
+    }
 }
 
 /// One property of an object.

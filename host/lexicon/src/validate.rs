@@ -19,7 +19,11 @@
 //!   [`ValidationOptions`] for the CID codec and legacy blobs.
 //!
 //! Nothing is allocated unless validation fails: the error path is collected as the failure
-//! unwinds.
+//! unwinds. When a value has several problems, the one reported may not be the one the
+//! reference reports first (it follows the lexicon's property order, this the value's key
+//! order); whether a value is valid never depends on it.
+
+use std::collections::BTreeMap;
 
 use ipld_core::ipld::Ipld;
 use unicode_segmentation::UnicodeSegmentation as _;
@@ -164,36 +168,39 @@ impl Validator<'_> {
         };
         match &rule.dollar_type {
             DollarType::Free => {}
-            DollarType::MatchIfPresent(expected) => match map.get("$type") {
+            DollarType::MatchIfPresent(expected) => match dollar_type(map) {
                 None => {}
                 Some(Ipld::String(found)) if found.as_str() == &**expected => {}
                 Some(found) => return wrong_dollar_type(expected, Some(found)),
             },
-            DollarType::Required(expected) => match map.get("$type") {
+            DollarType::Required(expected) => match dollar_type(map) {
                 Some(Ipld::String(found)) if found.as_str() == &**expected => {}
                 found => return wrong_dollar_type(expected, found),
             },
         }
-        // Both sides are sorted by key: walk them together.
-        let mut entries = map.iter();
-        let mut entry = entries.next();
-        for property in &rule.properties {
-            while let Some((key, _)) = entry
-                && key.as_str() < &*property.name
-            {
-                entry = entries.next();
+        // Walk the value's entries (usually fewer than the schema's properties), finding
+        // each key's property by an equality scan: no ordering comparisons.
+        let mut required_seen = 0;
+        for (key, item) in map {
+            let Some(property) = rule.property(key) else {
+                continue;
+            };
+            required_seen += usize::from(property.required);
+            if property.nullable && *item == Ipld::Null {
+                continue;
             }
-            let found = match entry {
-                Some((key, value)) if key.as_str() == &*property.name => Some(value),
-                _ => None,
-            };
-            let result = match found {
-                None if property.required => fail(ErrorKind::MissingProperty),
-                None => Ok(()),
-                Some(Ipld::Null) if property.nullable => Ok(()),
-                Some(value) => self.check(property.node, value, depth + 1),
-            };
-            result.map_err(|f| f.inside(Segment::Key(property.name.clone())))?;
+            self.check(property.node, item, depth + 1)
+                .map_err(|f| f.inside(Segment::Key(property.name.clone())))?;
+        }
+        if required_seen < rule.required_count {
+            let missing = rule
+                .properties
+                .iter()
+                .find(|p| p.required && !map.contains_key(&*p.name));
+            if let Some(missing) = missing {
+                return Err(Failure::new(ErrorKind::MissingProperty)
+                    .inside(Segment::Key(missing.name.clone())));
+            }
         }
         Ok(())
     }
@@ -202,7 +209,7 @@ impl Validator<'_> {
         let Ipld::Map(map) = value else {
             return fail(ErrorKind::UnionWithoutType);
         };
-        let Some(type_value) = map.get("$type") else {
+        let Some(type_value) = dollar_type(map) else {
             return fail(ErrorKind::UnionWithoutType);
         };
         let type_name = match type_value {
@@ -283,10 +290,19 @@ impl Validator<'_> {
     }
 }
 
+/// The `$type` entry of a map. `$` sorts before letters and digits, so it is nearly always the
+/// first key: look there before searching.
+fn dollar_type(map: &BTreeMap<String, Ipld>) -> Option<&Ipld> {
+    match map.first_key_value() {
+        Some((key, value)) if key == "$type" => Some(value),
+        Some((key, _)) if key.as_str() > "$type" => None,
+        Some(_) => map.get("$type"),
+        None => None,
+    }
+}
+
 /// A typed blob's CID, MIME type and size, or why it is malformed.
-fn typed_blob(
-    map: &std::collections::BTreeMap<String, Ipld>,
-) -> Result<(&cid::Cid, &str, u64), &'static str> {
+fn typed_blob(map: &BTreeMap<String, Ipld>) -> Result<(&cid::Cid, &str, u64), &'static str> {
     if map.len() != 4 {
         return Err("a blob has exactly the keys $type, ref, mimeType and size");
     }
@@ -311,7 +327,7 @@ fn typed_blob(
 }
 
 /// A legacy blob's CID and MIME type: exactly `{cid, mimeType}`, the CID a canonical string.
-fn legacy_blob(map: &std::collections::BTreeMap<String, Ipld>) -> Option<(cid::Cid, &str)> {
+fn legacy_blob(map: &BTreeMap<String, Ipld>) -> Option<(cid::Cid, &str)> {
     if map.len() != 2 {
         return None;
     }

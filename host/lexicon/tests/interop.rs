@@ -107,7 +107,7 @@ fn canonical_bytes(value: &mut serde_json::Value, rewritten: &mut usize) {
             map.values_mut().for_each(|v| canonical_bytes(v, rewritten));
         }
         serde_json::Value::Array(items) => {
-            items.iter_mut().for_each(|v| canonical_bytes(v, rewritten))
+            items.iter_mut().for_each(|v| canonical_bytes(v, rewritten));
         }
         _ => {}
     }
