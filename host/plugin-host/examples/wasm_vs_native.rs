@@ -271,7 +271,7 @@ fn generate(count: usize) -> Vec<RecordOp> {
     (0..count)
         .map(|i| {
             let did = dids.choose(&mut rng).cloned().unwrap_or_default();
-            let rkey = format!("3l{:011}", i);
+            let rkey = format!("3l{i:011}");
             let record = post(&mut rng, &dids, i);
             let (body, cid) = record_json_to_dag_cbor(&record).expect("valid record");
             RecordOp {
@@ -358,7 +358,7 @@ fn post(rng: &mut StdRng, dids: &[String], index: usize) -> Json {
         0..25 => record["embed"] = images(rng),
         25..35 => record["embed"] = external(rng),
         35..43 => {
-            record["embed"] = json!({"$type": "app.bsky.embed.record", "record": strong_ref(rng)})
+            record["embed"] = json!({"$type": "app.bsky.embed.record", "record": strong_ref(rng)});
         }
         43..47 => {
             let media = images(rng);

@@ -1,7 +1,7 @@
 //! A plugin's declaration (`describe`), checked once at load and indexed for the per-row-op
 //! checks of [`crate::validate`].
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use crate::bindings::latest::{ColumnKind, PluginInfo, Table, TableOwner};
 use crate::error::DeclarationError;
@@ -20,8 +20,12 @@ pub struct Declaration {
 pub struct TableSchema {
     table: Table,
     columns: HashMap<String, usize>,
-    keys: Vec<BTreeSet<String>>,
-    filters: Vec<BTreeSet<String>>,
+    /// The primary key and unique keys, each sorted.
+    keys: Vec<Vec<String>>,
+    /// The keys and indexes, each sorted.
+    filters: Vec<Vec<String>>,
+    /// Columns neither nullable nor defaulted.
+    required: Vec<String>,
 }
 
 impl TableSchema {
@@ -37,24 +41,25 @@ impl TableSchema {
             .and_then(|&index| self.table.columns.get(index))
     }
 
-    /// Whether these columns are exactly the primary key or a unique key.
-    pub fn is_key(&self, columns: &BTreeSet<String>) -> bool {
-        self.keys.iter().any(|key| key == columns)
+    /// Whether these columns (sorted, without duplicates) are exactly the primary key or a
+    /// unique key.
+    pub fn is_key(&self, sorted_columns: &[&str]) -> bool {
+        self.keys
+            .iter()
+            .any(|key| same_columns(key, sorted_columns))
     }
 
-    /// Whether these columns are exactly a key or a declared index (what deletes and lookups
-    /// may filter on).
-    pub fn is_filter(&self, columns: &BTreeSet<String>) -> bool {
-        self.filters.iter().any(|filter| filter == columns)
+    /// Whether these columns (sorted, without duplicates) are exactly a key or a declared index
+    /// (what deletes and lookups may filter on).
+    pub fn is_filter(&self, sorted_columns: &[&str]) -> bool {
+        self.filters
+            .iter()
+            .any(|filter| same_columns(filter, sorted_columns))
     }
 
     /// Columns a new row cannot do without: neither nullable nor defaulted.
     pub fn required_columns(&self) -> impl Iterator<Item = &str> {
-        self.table
-            .columns
-            .iter()
-            .filter(|column| !column.nullable && column.default.is_none())
-            .map(|column| column.name.as_str())
+        self.required.iter().map(String::as_str)
     }
 }
 
@@ -107,7 +112,7 @@ impl Declaration {
             let target = tables
                 .get(&aggregate.target)
                 .ok_or_else(|| fail("the count's table is not declared"))?;
-            if !target.is_key(&BTreeSet::from([aggregate.target_key.clone()])) {
+            if !target.is_key(&[aggregate.target_key.as_str()]) {
                 return Err(fail(
                     "the target key is not a one-column key of the count's table",
                 ));
@@ -194,7 +199,7 @@ fn check_table(table: &Table) -> Result<TableSchema, DeclarationError> {
         }
     }
     let column_set =
-        |what: &'static str, names: &[String]| -> Result<BTreeSet<String>, DeclarationError> {
+        |what: &'static str, names: &[String]| -> Result<Vec<String>, DeclarationError> {
             let unknown = names.iter().find(|name| !columns.contains_key(*name));
             if names.is_empty() || unknown.is_some() {
                 return Err(DeclarationError::KeyColumn {
@@ -203,7 +208,10 @@ fn check_table(table: &Table) -> Result<TableSchema, DeclarationError> {
                     column: unknown.cloned().unwrap_or_default(),
                 });
             }
-            Ok(names.iter().cloned().collect())
+            let mut sorted = names.to_vec();
+            sorted.sort();
+            sorted.dedup();
+            Ok(sorted)
         };
     let primary = column_set("primary key", &table.primary_key)?;
     for name in &primary {
@@ -226,12 +234,24 @@ fn check_table(table: &Table) -> Result<TableSchema, DeclarationError> {
     for index in &table.indexes {
         filters.push(column_set("index", index)?);
     }
+    let required = table
+        .columns
+        .iter()
+        .filter(|column| !column.nullable && column.default.is_none())
+        .map(|column| column.name.clone())
+        .collect();
     Ok(TableSchema {
         table: table.clone(),
         columns,
         keys,
         filters,
+        required,
     })
+}
+
+fn same_columns(declared: &[String], sorted_columns: &[&str]) -> bool {
+    declared.len() == sorted_columns.len()
+        && declared.iter().zip(sorted_columns).all(|(a, b)| a == b)
 }
 
 fn check_name(name: &str) -> Result<(), DeclarationError> {
@@ -347,9 +367,9 @@ mod tests {
         assert_eq!(declaration.label(), "statusphere@0.1.0");
         assert_eq!(declaration.schema_name(), "plugin_statusphere");
         let table = declaration.table("status").unwrap();
-        assert!(table.is_key(&BTreeSet::from(["uri".to_owned()])));
-        assert!(!table.is_key(&BTreeSet::from(["status".to_owned()])));
-        assert!(table.is_filter(&BTreeSet::from(["status".to_owned()])));
+        assert!(table.is_key(&["uri"]));
+        assert!(!table.is_key(&["status"]));
+        assert!(table.is_filter(&["status"]));
         assert_eq!(
             table.required_columns().collect::<Vec<_>>(),
             ["uri", "status"]

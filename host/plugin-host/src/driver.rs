@@ -195,7 +195,11 @@ impl PluginWorker {
                     },
                     Ok(Outcome::Needs(lookups)) => {
                         let declaration = self.plugin().declaration();
-                        if let Some(error) = lookups
+                        if lookups.is_empty() {
+                            park(ParkReason::InvalidOutput(
+                                "`needs` with no lookups".to_owned(),
+                            ))
+                        } else if let Some(error) = lookups
                             .iter()
                             .find_map(|l| check_lookup(declaration, l).err())
                         {
@@ -273,7 +277,8 @@ impl PluginWorker {
         calls: &mut u32,
     ) {
         // Ranges of `indices` still to call, last first (so halves run in order).
-        let mut stack = vec![0..indices.len()];
+        let mut stack = Vec::with_capacity(8);
+        stack.push(0..indices.len());
         while let Some(range) = stack.pop() {
             let Some(part) = indices.get(range.clone()) else {
                 continue;

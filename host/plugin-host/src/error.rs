@@ -34,7 +34,7 @@ pub enum LoadError {
         /// `name@version` (or what the plugin reported of it).
         plugin: String,
         /// What is wrong.
-        error: DeclarationError,
+        error: Box<DeclarationError>,
     },
     /// The plugin conflicts with one already loaded.
     #[error("plugin {plugin} conflicts with a loaded plugin: {error}")]

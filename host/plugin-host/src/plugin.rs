@@ -73,6 +73,10 @@ impl Plugin {
     }
 
     /// Loads a plugin from the bytes of its component.
+    ///
+    /// Compiling runs on the calling thread and can take seconds for a large component (an
+    /// interpreter bundled as a component) unless the compiled-code cache has it: load plugins at
+    /// start-up or from `spawn_blocking`, not from a busy runtime thread.
     pub async fn load(
         engine: &PluginEngine,
         bytes: &[u8],
@@ -127,7 +131,7 @@ impl Plugin {
         let declaration =
             Declaration::check(info, options.builtin).map_err(|error| LoadError::Declaration {
                 plugin: label.clone(),
-                error,
+                error: Box::new(error),
             })?;
         let describe = started.elapsed();
         tracing::info!(

@@ -11,6 +11,21 @@ use crate::stderr::StderrTail;
 
 /// How many bytes of a guest's stderr are kept for error reports.
 const STDERR_TAIL_BYTES: usize = 2048;
+/// The longest log message kept from a plugin.
+const MAX_LOG_MESSAGE_BYTES: usize = 4096;
+/// The most fields kept on one log line from a plugin.
+const MAX_LOG_FIELDS: usize = 16;
+
+/// Cuts `text` to at most `max` bytes, on a character boundary.
+fn truncate(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+}
 
 /// A linear memory tried to grow past the cap of its store.
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +104,14 @@ impl ResourceLimiter for GuestState {
 impl types::Host for GuestState {}
 
 impl host::Host for GuestState {
-    fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) {
+    fn log(&mut self, level: Level, mut message: String, mut fields: Vec<(String, String)>) {
+        // A plugin cannot flood the logs with huge lines.
+        truncate(&mut message, MAX_LOG_MESSAGE_BYTES);
+        fields.truncate(MAX_LOG_FIELDS);
+        for (key, value) in &mut fields {
+            truncate(key, MAX_LOG_MESSAGE_BYTES / 8);
+            truncate(value, MAX_LOG_MESSAGE_BYTES / 4);
+        }
         let plugin = self.label.as_str();
         match level {
             Level::Trace => tracing::trace!(plugin, ?fields, "{message}"),

@@ -2,8 +2,6 @@
 //! SQL runs: tables, columns, value kinds, nullability, keys used as conflict targets, and the
 //! content of values (Postgres refuses NUL in text; timestamps and JSON must parse).
 
-use std::collections::BTreeSet;
-
 use crate::bindings::latest::{Cell, ColumnKind, Lookup, Merge, RowOp, Value};
 use crate::declaration::{Declaration, TableSchema};
 
@@ -108,29 +106,27 @@ pub fn check_row_op(declaration: &Declaration, op: &RowOp) -> Result<(), RowOpEr
     match op {
         RowOp::Upsert(upsert) => {
             let table = declared(declaration, &upsert.table)?;
-            let mut assigned = BTreeSet::new();
             for assignment in &upsert.assignments {
                 let kind = check_cell(table, &assignment.column, &assignment.value)?;
-                if !assigned.insert(assignment.column.clone()) {
-                    return Err(RowOpError::DuplicateColumn {
-                        table: upsert.table.clone(),
-                        column: assignment.column.clone(),
-                    });
-                }
                 check_merge(&upsert.table, &assignment.column, kind, assignment.merge)?;
             }
-            let conflict: BTreeSet<String> = upsert.conflict.iter().cloned().collect();
-            if conflict.len() != upsert.conflict.len() || !table.is_key(&conflict) {
+            let assigned = sorted_unique(upsert.assignments.iter().map(|a| a.column.as_str()))
+                .map_err(|column| RowOpError::DuplicateColumn {
+                    table: upsert.table.clone(),
+                    column: column.to_owned(),
+                })?;
+            let conflict = sorted_unique(upsert.conflict.iter().map(String::as_str)).ok();
+            let Some(conflict) = conflict.filter(|conflict| table.is_key(conflict)) else {
                 return Err(RowOpError::NotAKey {
                     table: upsert.table.clone(),
                     columns: upsert.conflict.join(", "),
                 });
-            }
+            };
             let missing = conflict
                 .iter()
-                .map(String::as_str)
+                .copied()
                 .chain(table.required_columns())
-                .find(|column| !assigned.contains(*column));
+                .find(|column| assigned.binary_search(column).is_err());
             if let Some(column) = missing {
                 return Err(RowOpError::MissingColumn {
                     table: upsert.table.clone(),
@@ -139,7 +135,8 @@ pub fn check_row_op(declaration: &Declaration, op: &RowOp) -> Result<(), RowOpEr
             }
             // A key value must not be null: the conflict target would never match.
             for assignment in &upsert.assignments {
-                if conflict.contains(&assignment.column) && assignment.value == Value::Null {
+                if assignment.value == Value::Null && conflict.contains(&assignment.column.as_str())
+                {
                     return Err(RowOpError::MissingColumn {
                         table: upsert.table.clone(),
                         column: assignment.column.clone(),
@@ -154,7 +151,7 @@ pub fn check_row_op(declaration: &Declaration, op: &RowOp) -> Result<(), RowOpEr
             if !table.is_filter(&columns) {
                 return Err(RowOpError::NotAFilter {
                     table: delete.table.clone(),
-                    columns: join(&columns),
+                    columns: columns.join(", "),
                 });
             }
             Ok(())
@@ -165,13 +162,13 @@ pub fn check_row_op(declaration: &Declaration, op: &RowOp) -> Result<(), RowOpEr
             if !table.is_key(&key) {
                 return Err(RowOpError::NotAKey {
                     table: increment.table.clone(),
-                    columns: join(&key),
+                    columns: key.join(", "),
                 });
             }
             let is_integer = table
                 .column(&increment.column)
                 .is_some_and(|c| c.kind == ColumnKind::Integer);
-            if !is_integer || key.contains(&increment.column) {
+            if !is_integer || key.contains(&increment.column.as_str()) {
                 return Err(RowOpError::BadIncrement {
                     table: increment.table.clone(),
                     column: increment.column.clone(),
@@ -180,7 +177,7 @@ pub fn check_row_op(declaration: &Declaration, op: &RowOp) -> Result<(), RowOpEr
             // The row may have to be created from the key alone.
             let missing = table
                 .required_columns()
-                .find(|column| !key.contains(*column) && *column != increment.column);
+                .find(|column| !key.contains(column) && *column != increment.column);
             if let Some(column) = missing {
                 return Err(RowOpError::MissingColumn {
                     table: increment.table.clone(),
@@ -209,7 +206,7 @@ pub fn check_lookup(declaration: &Declaration, lookup: &Lookup) -> Result<(), Ro
             if !table.is_filter(&columns) {
                 return Err(RowOpError::NotAFilter {
                     table: query.table.clone(),
-                    columns: join(&columns),
+                    columns: columns.join(", "),
                 });
             }
             for column in &query.columns {
@@ -244,22 +241,31 @@ fn declared<'a>(declaration: &'a Declaration, table: &str) -> Result<&'a TableSc
         .ok_or_else(|| RowOpError::UndeclaredTable(table.to_owned()))
 }
 
-fn check_cells(
+/// Checks cells against their columns; returns the column names, sorted.
+fn check_cells<'a>(
     table: &TableSchema,
     name: &str,
-    cells: &[Cell],
-) -> Result<BTreeSet<String>, RowOpError> {
-    let mut columns = BTreeSet::new();
+    cells: &'a [Cell],
+) -> Result<Vec<&'a str>, RowOpError> {
     for cell in cells {
         check_cell(table, &cell.column, &cell.value)?;
-        if !columns.insert(cell.column.clone()) {
-            return Err(RowOpError::DuplicateColumn {
-                table: name.to_owned(),
-                column: cell.column.clone(),
-            });
-        }
     }
-    Ok(columns)
+    sorted_unique(cells.iter().map(|cell| cell.column.as_str())).map_err(|column| {
+        RowOpError::DuplicateColumn {
+            table: name.to_owned(),
+            column: column.to_owned(),
+        }
+    })
+}
+
+/// The names sorted; `Err` names one that appears twice.
+fn sorted_unique<'a>(names: impl Iterator<Item = &'a str>) -> Result<Vec<&'a str>, &'a str> {
+    let mut sorted: Vec<&str> = names.collect();
+    sorted.sort_unstable();
+    match sorted.windows(2).find(|pair| pair.first() == pair.get(1)) {
+        Some(pair) => Err(pair.first().copied().unwrap_or_default()),
+        None => Ok(sorted),
+    }
 }
 
 /// Checks a value against its declared column; returns the column's kind.
@@ -356,7 +362,7 @@ pub(crate) fn check_value_content(value: &Value) -> Result<(), String> {
     match value {
         Value::Text(text) if text.contains('\0') => Err(NUL.to_owned()),
         Value::TextList(list) if list.iter().any(|text| text.contains('\0')) => Err(NUL.to_owned()),
-        Value::Json(json) => match serde_json::from_str::<serde_json::Value>(json) {
+        Value::Json(json) => match serde_json::from_str::<serde::de::IgnoredAny>(json) {
             // jsonb cannot hold \u0000 either.
             Ok(_) if json.contains("\\u0000") => {
                 Err("JSON contains \\u0000, which jsonb cannot store".to_owned())
@@ -369,10 +375,6 @@ pub(crate) fn check_value_content(value: &Value) -> Result<(), String> {
             .map_err(|error| format!("timestamp {text:?} is not RFC 3339: {error}")),
         _ => Ok(()),
     }
-}
-
-fn join(columns: &BTreeSet<String>) -> String {
-    columns.iter().cloned().collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]

@@ -31,7 +31,13 @@
 //! ```
 
 // The generated bindings are full of `unsafe` glue; everything written by hand here is safe.
-#[allow(unsafe_code, missing_docs, unreachable_pub, clippy::all)]
+#[allow(
+    unsafe_code,
+    missing_docs,
+    unreachable_pub,
+    clippy::all,
+    clippy::mem_forget
+)]
 pub mod bindings {
     //! The generated bindings of `sluice:indexer@0.1.0` (`wit/since_v0.1.0`).
     wit_bindgen::generate!({
