@@ -40,9 +40,9 @@ pub enum ErrorKind {
         /// What the value is.
         found: &'static str,
     },
-    /// A required property is absent.
-    #[error("required property is missing")]
-    MissingProperty,
+    /// A required property is absent (the path names the object).
+    #[error("required property {0:?} is missing")]
+    MissingProperty(String),
     /// An integer is not a safe integer (beyond ±(2^53 − 1)).
     #[error("integer {0} is outside the safe range (±2^53 − 1)")]
     UnsafeInteger(i128),
@@ -93,23 +93,25 @@ pub enum ErrorKind {
     /// A union value has no `$type`.
     #[error("must be an object with a \"$type\" (a union)")]
     UnionWithoutType,
-    /// A `$type` is not a string.
-    #[error("\"$type\" must be a string")]
+    /// A union value's `$type` is not a string (the path ends in `$type`).
+    #[error("must be a string")]
     TypeNotString,
-    /// A closed union's value has a `$type` that is not one of its variants.
-    #[error("\"$type\" {found:?} is not one of the closed union's types ({allowed})")]
+    /// A closed union's value has a `$type` that is not one of its variants (the path ends
+    /// in `$type`).
+    #[error("{found} is not one of the closed union's types ({allowed})")]
     NotInClosedUnion {
         /// The value's `$type`.
         found: String,
         /// The variants, `, `-separated.
         allowed: String,
     },
-    /// An object's `$type` names another definition.
-    #[error("\"$type\" must be {expected:?}, not {found:?}")]
+    /// An object's `$type` names another definition, or a record has none (the path ends
+    /// in `$type`).
+    #[error("must be {expected:?}, not {found}")]
     WrongDollarType {
         /// The definition's `$type`.
         expected: String,
-        /// The value's (`(none)` when absent, for records).
+        /// The value's, quoted, or what it is instead (`absent`, `an integer`, …).
         found: String,
     },
     /// A token value is not that token.
@@ -127,8 +129,8 @@ pub enum ErrorKind {
     /// A blob's CID is not a CIDv1 of raw bytes.
     #[error("the blob's CID {0} is not a CIDv1 of raw bytes")]
     BlobCidNotRaw(String),
-    /// A blob's MIME type is not accepted.
-    #[error("blob type {mime_type:?} is not accepted ({accept})")]
+    /// A blob's MIME type is not accepted (the path ends in `mimeType`).
+    #[error("{mime_type:?} is not an accepted type ({accept})")]
     BlobTypeNotAccepted {
         /// The blob's MIME type.
         mime_type: String,

@@ -198,8 +198,7 @@ impl Validator<'_> {
                 .iter()
                 .find(|p| p.required && !map.contains_key(&*p.name));
             if let Some(missing) = missing {
-                return Err(Failure::new(ErrorKind::MissingProperty)
-                    .inside(Segment::Key(missing.name.clone())));
+                return fail(ErrorKind::MissingProperty(missing.name.to_string()));
             }
         }
         Ok(())
@@ -227,13 +226,15 @@ impl Validator<'_> {
                 .collect::<Vec<_>>()
                 .join(", ");
             return fail(ErrorKind::NotInClosedUnion {
-                found: type_name.map_or_else(|| describe(type_value).to_owned(), str::to_owned),
+                found: type_name
+                    .map_or_else(|| describe(type_value).to_owned(), |t| format!("{t:?}")),
                 allowed,
-            });
+            })
+            .map_err(|f| f.inside(dollar_type_segment()));
         }
         match type_name {
             Some(_) => Ok(()),
-            None => fail(ErrorKind::TypeNotString),
+            None => fail(ErrorKind::TypeNotString).map_err(|f| f.inside(dollar_type_segment())),
         }
     }
 
@@ -265,7 +266,8 @@ impl Validator<'_> {
             return fail(ErrorKind::BlobTypeNotAccepted {
                 mime_type: mime_type.to_owned(),
                 accept: accept.join(", "),
-            });
+            })
+            .map_err(|f| f.inside(Segment::Key("mimeType".into())));
         }
         if let (Some(maximum), Some(size)) = (rule.max_size, size)
             && size > maximum
@@ -509,15 +511,20 @@ fn wrong_type(expected: &'static str, value: &Ipld) -> Checked {
     })
 }
 
+fn dollar_type_segment() -> Segment {
+    Segment::Key("$type".into())
+}
+
 fn wrong_dollar_type(expected: &str, found: Option<&Ipld>) -> Checked {
     fail(ErrorKind::WrongDollarType {
         expected: expected.to_owned(),
         found: match found {
-            None => "(none)".to_owned(),
-            Some(Ipld::String(s)) => s.clone(),
+            None => "absent".to_owned(),
+            Some(Ipld::String(s)) => format!("{s:?}"),
             Some(other) => describe(other).to_owned(),
         },
     })
+    .map_err(|f| f.inside(dollar_type_segment()))
 }
 
 /// The data-model type of a value, for messages.

@@ -2,6 +2,8 @@
 //! checked against the reference AppView's validator (`@atproto/lex-schema`, strict, validate
 //! mode) on the same schema and values.
 
+mod common;
+
 use ipld_core::ipld::Ipld;
 use serde_json::json;
 use sluice_lexicon::{Catalog, ErrorKind, RecordError, ValidationError, ValidationOptions};
@@ -61,34 +63,6 @@ fn catalog() -> Catalog {
     builder.build()
 }
 
-/// JSON to IPLD with the atproto conventions (`$link`, `$bytes`) but none of the data
-/// model's checks, so that tests can build values the JSON reader would refuse (floats,
-/// malformed blobs).
-fn ipld(value: serde_json::Value) -> Ipld {
-    use base64::Engine as _;
-    match value {
-        serde_json::Value::Null => Ipld::Null,
-        serde_json::Value::Bool(b) => Ipld::Bool(b),
-        serde_json::Value::Number(n) => match n.as_i64() {
-            Some(i) => Ipld::Integer(i.into()),
-            None => Ipld::Float(n.as_f64().unwrap()),
-        },
-        serde_json::Value::String(s) => Ipld::String(s),
-        serde_json::Value::Array(items) => Ipld::List(items.into_iter().map(ipld).collect()),
-        serde_json::Value::Object(map) => match (map.len(), map.get("$link"), map.get("$bytes")) {
-            (1, Some(serde_json::Value::String(link)), _) => {
-                Ipld::Link(cid::Cid::try_from(link.as_str()).unwrap())
-            }
-            (1, _, Some(serde_json::Value::String(bytes))) => Ipld::Bytes(
-                base64::engine::general_purpose::STANDARD_NO_PAD
-                    .decode(bytes)
-                    .unwrap(),
-            ),
-            _ => Ipld::Map(map.into_iter().map(|(k, v)| (k, ipld(v))).collect()),
-        },
-    }
-}
-
 /// Validates `{"$type": "com.example.thing", "count": 1, ...extra}`.
 fn check(extra: serde_json::Value, options: ValidationOptions) -> Result<(), ValidationError> {
     let mut record = json!({"$type": "com.example.thing", "count": 1});
@@ -98,7 +72,7 @@ fn check(extra: serde_json::Value, options: ValidationOptions) -> Result<(), Val
     catalog()
         .record("com.example.thing")
         .unwrap()
-        .validate_with(&ipld(record), options)
+        .validate_with(&common::lenient_ipld(&record), options)
 }
 
 fn valid(extra: serde_json::Value) -> bool {
@@ -135,7 +109,7 @@ fn records_need_their_own_type() {
             matches!(error.kind(), ErrorKind::WrongDollarType { .. }),
             "{error}"
         );
-        assert_eq!(error.path(), "record");
+        assert_eq!(error.path(), "record/$type");
     }
     assert!(schema.validate(&Ipld::List(vec![])).is_err());
 }
@@ -145,7 +119,7 @@ fn required_nullable_and_unknown_properties() {
     let missing = check_raw(json!({"$type": "com.example.thing"})).unwrap_err();
     assert_eq!(
         missing.to_string(),
-        "record/count: required property is missing"
+        "record: required property \"count\" is missing"
     );
     assert!(valid(json!({"note": null, "maybe": null})));
     assert_eq!(
@@ -193,8 +167,10 @@ fn named_objects_reject_a_foreign_type() {
         json!({"ref": {"$type": "com.example.thing#part", "a": 1}})
     ));
     let error = error(json!({"ref": {"$type": "com.example.thing#other", "a": 1}}));
-    assert_eq!(error.path(), "record/ref");
-    assert!(matches!(error.kind(), ErrorKind::WrongDollarType { .. }));
+    assert_eq!(
+        error.to_string(),
+        "record/ref/$type: must be \"com.example.thing#part\", not \"com.example.thing#other\""
+    );
     assert!(!valid(json!({"ref": {"$type": 5}})));
     // Inline objects do not look at $type.
     assert!(valid(json!({"inline": {"$type": "anything", "a": 1}})));
@@ -302,10 +278,10 @@ fn blobs() {
         ),
         "{too_big}"
     );
-    assert!(matches!(
-        error(json!({"image": blob(RAW_CID, "text/plain", 10)})).kind(),
-        ErrorKind::BlobTypeNotAccepted { .. }
-    ));
+    assert_eq!(
+        error_of(json!({"image": blob(RAW_CID, "text/plain", 10)})),
+        "record/image/mimeType: \"text/plain\" is not an accepted type (image/*)"
+    );
     // The reference wants a raw CID; the interop vectors do not.
     let cbor = json!({"image": blob(CBOR_CID, "image/png", 10)});
     assert!(matches!(
