@@ -296,7 +296,9 @@ impl Catalog {
         Ok(schema.validate_with(value, options)?)
     }
 
-    /// Validates a record given as atproto JSON (converted by `sluice_atproto::data`).
+    /// Validates a record given as atproto JSON (converted by `sluice_atproto::data`, whose
+    /// data-model checks come first: a float, a malformed `$link`, `$bytes` or blob object, or
+    /// a non-string `$type` is a [`RecordError::Data`]).
     pub fn validate_record_json(
         &self,
         collection: &str,
@@ -390,5 +392,32 @@ impl DefinitionSchema<'_> {
         options: ValidationOptions,
     ) -> Result<(), ValidationError> {
         self.catalog.check(self.node, value, options, "value")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_catalog_is_shared_across_threads() {
+        fn shareable<T: Send + Sync + Clone>(_: &T) {}
+        let catalog = Catalog::builtin();
+        shareable(&catalog);
+        let clone = catalog.clone();
+        assert!(Arc::ptr_eq(&catalog.inner, &clone.inner));
+    }
+
+    #[test]
+    fn load_errors_name_the_file() {
+        let dir = std::env::temp_dir().join(format!("sluice-lexicon-test-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("nested")).unwrap();
+        std::fs::write(dir.join("nested/bad.json"), r#"{"lexicon": 1, "id": "x"}"#).unwrap();
+        let error = Catalog::load_dir(&dir).unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(matches!(error, CatalogError::Document { .. }));
+        assert!(error.to_string().contains("bad.json"), "{error}");
+        let missing = Catalog::load_dir(dir.join("absent")).unwrap_err();
+        assert!(matches!(missing, CatalogError::Io { .. }), "{missing}");
     }
 }
