@@ -9,7 +9,8 @@
 use std::fmt::Write as _;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use cid::Cid;
 use ipld_core::ipld::Ipld;
 use multihash::Multihash;
@@ -238,6 +239,15 @@ pub fn record_json_to_dag_cbor(value: &serde_json::Value) -> Result<(Vec<u8>, Ci
     Ok((bytes, cid))
 }
 
+/// Base64 as atproto JSON readers accept it: padding optional, stray trailing bits ignored (the
+/// reference's decoder accepts `"123"`, whose last character carries bits beyond the data).
+const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
 fn json_error(path: &str, reason: impl Into<String>) -> DataError {
     DataError::Json {
         path: path.to_owned(),
@@ -310,9 +320,8 @@ fn convert_object(
         let Value::String(text) = bytes else {
             return Err(json_error(path, "$bytes must be a base64 string"));
         };
-        let decoded = STANDARD_NO_PAD
-            .decode(text.trim_end_matches('='))
-            .or_else(|_| STANDARD.decode(text))
+        let decoded = LENIENT_BASE64
+            .decode(text)
             .map_err(|e| json_error(path, format!("$bytes is not base64: {e}")))?;
         return Ok(Ipld::Bytes(decoded));
     }
@@ -456,6 +465,19 @@ mod tests {
         let error = verify_block(&cid, &corrupted).unwrap_err();
         assert!(matches!(error, DataError::HashMismatch { .. }));
         assert!(error.to_string().contains(&cid.to_string()));
+    }
+
+    #[test]
+    fn bytes_accept_padding_and_stray_trailing_bits() {
+        for (text, expected) in [
+            ("123", vec![0xd7, 0x6d]),
+            ("aGk=", b"hi".to_vec()),
+            ("aGk", b"hi".to_vec()),
+        ] {
+            let value = json_to_ipld(&serde_json::json!({ "$bytes": text })).unwrap();
+            assert_eq!(value, Ipld::Bytes(expected), "{text}");
+        }
+        assert!(json_to_ipld(&serde_json::json!({ "$bytes": "!!" })).is_err());
     }
 
     #[test]
