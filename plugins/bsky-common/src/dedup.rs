@@ -44,6 +44,9 @@ pub trait Deduplicated {
     /// Whether the oldest duplicate takes the row when the holder is deleted (the reference's
     /// `promoteDuplicateOnDelete`).
     const PROMOTE: bool = true;
+    /// Whether deleting the record deletes the notifications it sent (the reference keeps a
+    /// verification's when it is withdrawn, and adds one saying so).
+    const DELETE_NOTIFICATIONS: bool = true;
 
     /// Checks the record before anything is written: `Err` for an invalid record (nothing is
     /// indexed), `Ok(false)` for a record the reference stores but indexes no row for.
@@ -203,6 +206,9 @@ fn index_deleted<D: Deduplicated>(
     let duplicates = duplicates?;
 
     let mut ops = own_deletes::<D>(uri);
+    if !D::DELETE_NOTIFICATIONS {
+        ops.retain(|op| !matches!(op, RowOp::Delete(d) if d.table == "notification"));
+    }
     ops.extend(D::delete_companions(uri));
     if was_holder && let Some(previous) = &previous {
         ops.extend(

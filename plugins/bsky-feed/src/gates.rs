@@ -101,12 +101,14 @@ pub fn index_gate(kind: GateKind, op: &RecordOp) -> Result<Vec<RowOp>, Error> {
 
 /// `hasThreadGate` / `hasPostGate` of the post `post_uri`: `Some(true)` while its gate exists
 /// (and names this post), `Some(false)` after the gate was deleted, `None` when never seen.
-/// While the gate is absent, the post awaits it.
+/// The post always awaits its gate, so that it is re-run when the gate is created, updated or
+/// deleted.
 pub fn own_gate(ctx: &mut Context<'_>, post_uri: &str, kind: GateKind) -> Result<Option<bool>, Error> {
     let uri = gate_uri(post_uri, kind.collection());
     if uri == post_uri {
         return Ok(None);
     }
+    ctx.await_record(&uri);
     if let Some(stored) = ctx.record(&uri)? {
         let names_this_post = decode::<GateFields>(&stored.body).is_ok_and(|gate| gate.post == post_uri);
         return Ok(names_this_post.then_some(true));

@@ -462,7 +462,7 @@ fn embed_rows(
     let Some(embed) = embed else {
         return Ok(ops);
     };
-    let mut record = |quoted: &StrongRef, ops: &mut Vec<RowOp>| {
+    let record = |quoted: &StrongRef, ops: &mut Vec<RowOp>| {
         ops.push(
             upsert("post_embed_record")
                 .key("postUri", uri)
