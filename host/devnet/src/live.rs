@@ -31,17 +31,18 @@ const MAX_LIVE_REPO_SLOTS: u32 = 20_000;
 /// Records of cached trees, at most.
 const CACHE_RECORDS: usize = 2_000_000;
 
-/// Runs live mode until `stop` is set (see the module docs).
-pub fn run(network: Arc<Network>, stop: Arc<AtomicBool>) {
-    let rate = network.config().rate;
-    if rate <= 0.0 {
+/// Runs live mode at `rate` events per second until `stop` is set (see the module docs). A
+/// later run goes on where this one stopped.
+pub fn run(network: Arc<Network>, stop: Arc<AtomicBool>, rate: f64) {
+    if rate <= 0.0 || !rate.is_finite() {
         return;
     }
     let mut live = Live::new(&network);
+    let first_step = network.live().steps;
     let started = Instant::now();
-    let mut step = 0u64;
+    let mut step = first_step;
     while !stop.load(Ordering::Relaxed) {
-        let due = started + Duration::from_secs_f64(step as f64 / rate);
+        let due = started + Duration::from_secs_f64((step - first_step) as f64 / rate);
         let now = Instant::now();
         if due > now {
             std::thread::sleep((due - now).min(Duration::from_millis(100)));
@@ -51,6 +52,7 @@ pub fn run(network: Arc<Network>, stop: Arc<AtomicBool>) {
             tracing::warn!(%error, step, "live event failed; skipped");
         }
         step += 1;
+        network.live().steps = step;
     }
 }
 
@@ -92,8 +94,8 @@ impl<'n> Live<'n> {
             trees: HashMap::new(),
             tree_order: VecDeque::new(),
             cached_records: 0,
-            seq: network.history_events(),
-            label_seq: network.history_labels(),
+            seq: network.history_events().max(network.live().last_seq),
+            label_seq: network.history_labels().max(network.live().last_label_seq),
             last_micros: 0,
         }
     }

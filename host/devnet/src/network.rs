@@ -146,6 +146,8 @@ pub(crate) struct LiveState {
     pub(crate) last_seq: u64,
     /// The last live label sequence number (0: none yet).
     pub(crate) last_label_seq: u64,
+    /// Live steps taken so far (each draws its event from the seed and its number).
+    pub(crate) steps: u64,
 }
 
 /// The running network (see the module docs).

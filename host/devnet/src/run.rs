@@ -39,24 +39,37 @@ impl RunningDevnet {
                 })
                 .await
         });
-        let stop_live = Arc::new(AtomicBool::new(false));
-        let live = (network.config().rate > 0.0).then(|| {
-            let network = network.clone();
-            let stop = stop_live.clone();
-            std::thread::Builder::new()
-                .name("devnet-live".into())
-                .spawn(move || crate::live::run(network, stop))
-        });
-        let live = live.transpose()?;
         tracing::info!(%address, repos = network.model().repo_count(), "devnet serving");
-        Ok(Self {
+        let rate = network.config().rate;
+        let mut devnet = Self {
             network,
             address,
-            stop_live,
-            live,
+            stop_live: Arc::new(AtomicBool::new(false)),
+            live: None,
             stop_server: Some(stop_server),
             server: Some(server),
-        })
+        };
+        if rate > 0.0 {
+            devnet.start_live(rate)?;
+        }
+        Ok(devnet)
+    }
+
+    /// Starts live mode at `rate` events per second (after [`stop_live`](Self::stop_live), it
+    /// goes on where it stopped). Fails if live mode is running.
+    pub fn start_live(&mut self, rate: f64) -> Result<(), DevnetError> {
+        if self.live.is_some() {
+            return Err(DevnetError::BadRequest("live mode is already running".into()));
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        self.stop_live = stop.clone();
+        let network = self.network.clone();
+        self.live = Some(
+            std::thread::Builder::new()
+                .name("devnet-live".into())
+                .spawn(move || crate::live::run(network, stop, rate))?,
+        );
+        Ok(())
     }
 
     /// The network.

@@ -6,18 +6,22 @@ use std::process::ExitCode;
 /// Every `sluice` subcommand.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Serve a synthetic AT Protocol network on loopback (PDS, firehose, labels, PLC, handles).
+    Devnet(devnet::DevnetArgs),
     /// Print the contents of CAR files and firehose frames as JSON lines.
     Inspect(inspect::InspectArgs),
     /// Work with indexer plugins (`plugin test`: run one on operations without a database).
     Plugin(plugin::PluginArgs),
 }
 
+mod devnet;
 mod inspect;
 mod plugin;
 
 /// Runs one subcommand to completion.
 pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Devnet(args) => devnet::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Plugin(args) => plugin::run(args),
     }
