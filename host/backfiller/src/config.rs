@@ -47,8 +47,12 @@ pub struct BackfillerConfig {
     pub spill_directory: Option<PathBuf>,
     /// DID resolution.
     pub identity: IdentityConfig,
+    /// Key prefix of cached DID documents (the reference's `identity:`).
+    pub identity_cache_prefix: String,
     /// How often the status hash is updated.
     pub status_interval: Duration,
+    /// The status hash.
+    pub status_key: String,
 }
 
 impl BackfillerConfig {
@@ -75,7 +79,9 @@ impl BackfillerConfig {
             memory_budget: sluice_atproto::repo::DEFAULT_MEMORY_BUDGET,
             spill_directory: None,
             identity: IdentityConfig::default(),
+            identity_cache_prefix: sluice_identity::cache::KEY_PREFIX.to_owned(),
             status_interval: Duration::from_secs(5),
+            status_key: crate::BACKFILLER_STATUS_KEY.to_owned(),
         }
     }
 }

@@ -29,7 +29,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionManager;
-use sluice_identity::IdentityResolver;
 use sluice_ingester::status::{SourceStatus, StatusBoard};
 use sluice_queue::{Consumer, ConsumerConfig, ConsumerHandle, Delivery, FailOutcome, RepoToBackfill};
 use tokio::sync::Semaphore;
@@ -74,7 +73,8 @@ pub async fn run(config: BackfillerConfig, shutdown: CancellationToken) -> Resul
     sluice_identity::install_crypto_provider();
     let config = Arc::new(config);
     let conn = sluice_queue::connect(&config.redis_url).await?;
-    let resolver = IdentityResolver::new(&config.identity, Some(conn.clone()))?;
+    let resolver =
+        sluice_ingester::identity::resolver(&config.identity, conn.clone(), &config.identity_cache_prefix)?;
     let backfiller = Backfiller {
         config: config.clone(),
         conn: conn.clone(),
@@ -95,7 +95,7 @@ pub async fn run(config: BackfillerConfig, shutdown: CancellationToken) -> Resul
     status.state("running");
     let publisher = tokio::spawn(board.publish(
         conn.clone(),
-        BACKFILLER_STATUS_KEY.to_owned(),
+        config.status_key.clone(),
         config.status_interval,
         shutdown.clone(),
     ));

@@ -76,6 +76,8 @@ pub struct IngesterConfig {
     pub repo_stream: OutputStream,
     /// Labels (`label_live`).
     pub label_stream: OutputStream,
+    /// How often a source re-checks its output stream's length (and polls while it is full).
+    pub backpressure_check: Duration,
     /// Checks.
     pub verify: VerifyConfig,
     /// Which collections' ops are queued.
@@ -99,8 +101,12 @@ pub struct IngesterConfig {
     pub dead_letter_max_len: u64,
     /// DID resolution.
     pub identity: IdentityConfig,
+    /// Key prefix of cached DID documents (the reference's `identity:`).
+    pub identity_cache_prefix: String,
     /// How often the status hash is updated.
     pub status_interval: Duration,
+    /// The status hash.
+    pub status_key: String,
     /// Timeout of one HTTP request (`listRepos`).
     pub http_timeout: Duration,
 }
@@ -115,6 +121,7 @@ impl IngesterConfig {
             firehose_stream: OutputStream::new(names::FIREHOSE_LIVE),
             repo_stream: OutputStream::new(names::REPO_BACKFILL),
             label_stream: OutputStream::new(names::LABEL_LIVE),
+            backpressure_check: sluice_queue::backlog::DEFAULT_CHECK_INTERVAL,
             verify: VerifyConfig::default(),
             collections: CollectionSource::KeepAll,
             rescan_interval: Some(Duration::from_secs(6 * 3600)),
@@ -126,7 +133,9 @@ impl IngesterConfig {
             max_in_flight: 4096,
             dead_letter_max_len: 100_000,
             identity: IdentityConfig::default(),
+            identity_cache_prefix: sluice_identity::cache::KEY_PREFIX.to_owned(),
             status_interval: Duration::from_secs(5),
+            status_key: crate::status::INGESTER_STATUS_KEY.to_owned(),
             http_timeout: Duration::from_secs(30),
         }
     }

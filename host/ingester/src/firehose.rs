@@ -272,7 +272,7 @@ impl FirehoseFollower {
         let mut gate = BackPressure::new(
             Backlog::new(self.conn.clone(), &stream.name),
             stream.high_water_mark,
-            sluice_queue::backlog::DEFAULT_CHECK_INTERVAL,
+            self.config.backpressure_check,
         );
         let batch_size = self.config.batch_size.max(1);
         loop {

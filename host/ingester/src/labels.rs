@@ -112,7 +112,7 @@ impl LabelFollower {
         let mut gate = BackPressure::new(
             Backlog::new(self.conn.clone(), &stream.name),
             stream.high_water_mark,
-            sluice_queue::backlog::DEFAULT_CHECK_INTERVAL,
+            self.config.backpressure_check,
         );
         let mut keys: HashMap<String, Option<PublicKey>> = HashMap::new();
         let mut frames = 0;

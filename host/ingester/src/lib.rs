@@ -19,6 +19,7 @@ pub mod config;
 pub mod dead_letter;
 pub mod events;
 pub mod firehose;
+pub mod identity;
 pub mod keys;
 pub mod labels;
 pub mod list_repos;
@@ -31,7 +32,6 @@ pub mod writer;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sluice_identity::IdentityResolver;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -42,7 +42,7 @@ use crate::firehose::FirehoseFollower;
 use crate::keys::SigningKeys;
 use crate::labels::LabelFollower;
 use crate::list_repos::RepoLister;
-use crate::status::{INGESTER_STATUS_KEY, StatusBoard};
+use crate::status::StatusBoard;
 use crate::verify::{JudgeSettings, VerifierPool};
 use crate::websocket::host_label;
 
@@ -82,7 +82,7 @@ pub async fn run(config: IngesterConfig, shutdown: CancellationToken) -> Result<
     sluice_identity::install_crypto_provider();
     let config = Arc::new(config);
     let conn = sluice_queue::connect(&config.redis_url).await?;
-    let resolver = IdentityResolver::new(&config.identity, Some(conn.clone()))?;
+    let resolver = identity::resolver(&config.identity, conn.clone(), &config.identity_cache_prefix)?;
     let http = list_repos::http_client(config.http_timeout)?;
     let keys = config.verify.signatures.then(|| {
         SigningKeys::new(resolver.clone(), KEY_TTL, MAX_KEYS, MAX_CONCURRENT_RESOLUTIONS)
@@ -142,7 +142,7 @@ pub async fn run(config: IngesterConfig, shutdown: CancellationToken) -> Result<
     drop(pool);
     let publisher = tokio::spawn(board.publish(
         conn.clone(),
-        INGESTER_STATUS_KEY.to_owned(),
+        config.status_key.clone(),
         config.status_interval,
         shutdown.clone(),
     ));

@@ -126,7 +126,7 @@ impl RepoLister {
         let mut gate = BackPressure::new(
             Backlog::new(self.conn.clone(), &stream.name),
             stream.high_water_mark,
-            sluice_queue::backlog::DEFAULT_CHECK_INTERVAL,
+            self.config.backpressure_check,
         );
         let mut backoff = Backoff::new(self.config.backoff);
         let label = host_label(&self.host).to_owned();
