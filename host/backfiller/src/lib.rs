@@ -84,7 +84,9 @@ pub async fn run(config: BackfillerConfig, shutdown: CancellationToken) -> Resul
     };
     let concurrency = config.concurrency.max(1);
     let mut consumer_config = ConsumerConfig::new(&config.group, &config.consumer, [&config.repo_stream]);
-    consumer_config.batch_size = concurrency;
+    // One entry per read, taken only when a slot is free: an entry read but not started would
+    // idle in this consumer's pending list with no heartbeat, and be reclaimed.
+    consumer_config.batch_size = 1;
     consumer_config.claim_min_idle = config.claim_min_idle;
     consumer_config.reclaim_every = (config.claim_min_idle / 4).max(Duration::from_millis(100));
     consumer_config.max_deliveries = config.max_deliveries;
@@ -106,14 +108,13 @@ pub async fn run(config: BackfillerConfig, shutdown: CancellationToken) -> Resul
     let mut read_errors = sluice_ingester::backoff::Backoff::new(config.backoff);
     while !shutdown.is_cancelled() {
         // Wait for a free slot before reading, so nothing is taken that cannot start.
-        let first = tokio::select! {
+        let permit = tokio::select! {
             () = shutdown.cancelled() => break,
             permit = slots.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
                 Err(_) => break,
             },
         };
-        let free = slots.available_permits() + 1;
         let deliveries = tokio::select! {
             () = shutdown.cancelled() => break,
             read = consumer.read() => read,
@@ -126,7 +127,7 @@ pub async fn run(config: BackfillerConfig, shutdown: CancellationToken) -> Resul
             Err(error) => {
                 tracing::warn!(%error, "reading repo_backfill failed");
                 status.error(&error.to_string());
-                drop(first);
+                drop(permit);
                 let delay = read_errors.next_delay();
                 tokio::select! {
                     () = shutdown.cancelled() => break,
@@ -134,22 +135,15 @@ pub async fn run(config: BackfillerConfig, shutdown: CancellationToken) -> Resul
                 }
             }
         };
-        let mut first = Some(first);
-        for delivery in deliveries.into_iter().take(free.max(1)) {
-            let permit = match first.take() {
-                Some(permit) => permit,
-                None => match slots.clone().acquire_owned().await {
-                    Ok(permit) => permit,
-                    Err(_) => break,
-                },
-            };
+        // `batch_size` is 1: at most one delivery.
+        if let Some(delivery) = deliveries.into_iter().next() {
             let job = Job {
                 backfiller: backfiller.clone(),
                 handle: handle.clone(),
                 conn: conn.clone(),
                 status: status.clone(),
             };
-            workers.spawn(async move {
+                        workers.spawn(async move {
                 job.process(delivery).await;
                 drop(permit);
             });
