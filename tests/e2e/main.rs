@@ -7,5 +7,8 @@
 //!
 //! One module per area; shared helpers live in [`support`].
 
+mod backfill;
+mod devnet_interop;
+mod ingest;
 mod schema;
 mod support;

@@ -98,7 +98,10 @@ pub fn http_failure(status: reqwest::StatusCode, body: &[u8]) -> Failure {
         message: Option<String>,
     }
     let parsed: Option<XrpcError> = serde_json::from_slice(body).ok();
-    let name = parsed.as_ref().and_then(|e| e.error.clone()).unwrap_or_default();
+    let name = parsed
+        .as_ref()
+        .and_then(|e| e.error.clone())
+        .unwrap_or_default();
     let message = parsed.and_then(|e| e.message).unwrap_or_default();
     let error = format!("HTTP {status} {name}: {message}");
     match (status.as_u16(), name.as_str()) {
@@ -134,7 +137,10 @@ pub async fn get_repo(
     options: &ReadOptions,
     max_duration: Duration,
 ) -> Result<RepoReader, Failure> {
-    let url = format!("{}/xrpc/com.atproto.sync.getRepo", pds.trim_end_matches('/'));
+    let url = format!(
+        "{}/xrpc/com.atproto.sync.getRepo",
+        pds.trim_end_matches('/')
+    );
     let url = reqwest::Url::parse_with_params(&url, [("did", did)])
         .map_err(|e| Failure::terminal("no_pds", format!("bad PDS URL {url}: {e}")))?;
     let response = http
@@ -147,9 +153,7 @@ pub async fn get_repo(
         let body = response.bytes().await.unwrap_or_default();
         return Err(http_failure(status, &body));
     }
-    let body = response
-        .bytes_stream()
-        .map_err(std::io::Error::other);
+    let body = response.bytes_stream().map_err(std::io::Error::other);
     let reader = StreamReader::new(body);
     let options = options.clone();
     let handle = tokio::runtime::Handle::current();
@@ -160,9 +164,18 @@ pub async fn get_repo(
     });
     match read.await {
         Ok(Ok(Ok(reader))) => Ok(reader),
-        Ok(Ok(Err(error))) => Err(Failure::retry("bad_car", format!("reading the CAR from {url}: {error}"))),
-        Ok(Err(_)) => Err(Failure::retry("timeout", format!("reading the CAR from {url} took over {max_duration:?}"))),
-        Err(error) => Err(Failure::retry("internal", format!("the CAR reader stopped: {error}"))),
+        Ok(Ok(Err(error))) => Err(Failure::retry(
+            "bad_car",
+            format!("reading the CAR from {url}: {error}"),
+        )),
+        Ok(Err(_)) => Err(Failure::retry(
+            "timeout",
+            format!("reading the CAR from {url} took over {max_duration:?}"),
+        )),
+        Err(error) => Err(Failure::retry(
+            "internal",
+            format!("the CAR reader stopped: {error}"),
+        )),
     }
 }
 
@@ -180,19 +193,31 @@ mod tests {
         let body = br#"{"error":"RepoNotFound","message":"Could not find repo"}"#;
         assert!(matches!(
             http_failure(reqwest::StatusCode::BAD_REQUEST, body),
-            Failure::Terminal { reason: "repo_not_found", .. }
+            Failure::Terminal {
+                reason: "repo_not_found",
+                ..
+            }
         ));
         assert!(matches!(
             http_failure(reqwest::StatusCode::NOT_FOUND, b"nope"),
-            Failure::Terminal { reason: "repo_not_found", .. }
+            Failure::Terminal {
+                reason: "repo_not_found",
+                ..
+            }
         ));
         assert!(matches!(
             http_failure(reqwest::StatusCode::TOO_MANY_REQUESTS, b""),
-            Failure::Retry { reason: "rate_limited", .. }
+            Failure::Retry {
+                reason: "rate_limited",
+                ..
+            }
         ));
         assert!(matches!(
             http_failure(reqwest::StatusCode::BAD_GATEWAY, b"<html>"),
-            Failure::Retry { reason: "http_5xx", .. }
+            Failure::Retry {
+                reason: "http_5xx",
+                ..
+            }
         ));
     }
 

@@ -30,7 +30,9 @@ use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionManager;
 use sluice_ingester::status::{SourceStatus, StatusBoard};
-use sluice_queue::{Consumer, ConsumerConfig, ConsumerHandle, Delivery, FailOutcome, RepoToBackfill};
+use sluice_queue::{
+    Consumer, ConsumerConfig, ConsumerHandle, Delivery, FailOutcome, RepoToBackfill,
+};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -69,12 +71,18 @@ pub enum BackfillerError {
 }
 
 /// Runs the backfiller until `shutdown`; repos in progress are finished first.
-pub async fn run(config: BackfillerConfig, shutdown: CancellationToken) -> Result<(), BackfillerError> {
+pub async fn run(
+    config: BackfillerConfig,
+    shutdown: CancellationToken,
+) -> Result<(), BackfillerError> {
     sluice_identity::install_crypto_provider();
     let config = Arc::new(config);
     let conn = sluice_queue::connect(&config.redis_url).await?;
-    let resolver =
-        sluice_ingester::identity::resolver(&config.identity, conn.clone(), &config.identity_cache_prefix)?;
+    let resolver = sluice_ingester::identity::resolver(
+        &config.identity,
+        conn.clone(),
+        &config.identity_cache_prefix,
+    )?;
     let backfiller = Backfiller {
         config: config.clone(),
         conn: conn.clone(),
@@ -83,7 +91,8 @@ pub async fn run(config: BackfillerConfig, shutdown: CancellationToken) -> Resul
         budgets: HostBudgets::new(config.rate),
     };
     let concurrency = config.concurrency.max(1);
-    let mut consumer_config = ConsumerConfig::new(&config.group, &config.consumer, [&config.repo_stream]);
+    let mut consumer_config =
+        ConsumerConfig::new(&config.group, &config.consumer, [&config.repo_stream]);
     // One entry per read, taken only when a slot is free: an entry read but not started would
     // idle in this consumer's pending list with no heartbeat, and be reclaimed.
     consumer_config.batch_size = 1;
@@ -143,7 +152,7 @@ pub async fn run(config: BackfillerConfig, shutdown: CancellationToken) -> Resul
                 conn: conn.clone(),
                 status: status.clone(),
             };
-                        workers.spawn(async move {
+            workers.spawn(async move {
                 job.process(delivery).await;
                 drop(permit);
             });
@@ -155,7 +164,10 @@ pub async fn run(config: BackfillerConfig, shutdown: CancellationToken) -> Resul
         }
     }
     status.state("stopping");
-    tracing::info!(in_flight = workers.len(), "backfiller stopping: finishing repos in progress");
+    tracing::info!(
+        in_flight = workers.len(),
+        "backfiller stopping: finishing repos in progress"
+    );
     while let Some(finished) = workers.join_next().await {
         if let Err(error) = finished {
             tracing::error!(%error, "a backfill task failed");
@@ -180,7 +192,11 @@ impl Job {
             Ok(repo) => repo,
             Err(error) => {
                 tracing::warn!(id = %delivery.id, %error, "unreadable repo_backfill entry: parking it");
-                if let Err(error) = self.handle.park(&delivery, "invalid", &error.to_string(), 1).await {
+                if let Err(error) = self
+                    .handle
+                    .park(&delivery, "invalid", &error.to_string(), 1)
+                    .await
+                {
                     tracing::warn!(%error, "could not park an unreadable entry");
                 }
                 return;
@@ -221,7 +237,8 @@ impl Job {
                 match self.handle.fail(&delivery, &failure.to_string()).await {
                     Ok(FailOutcome::DeadLettered { deliveries, .. }) => {
                         tracing::warn!(did = %repo.did, error = %failure, deliveries, "repo backfill failed for good: dead-lettered");
-                        ::metrics::counter!(m::BACKFILLER_REPOS, "outcome" => "dead_letter").increment(1);
+                        ::metrics::counter!(m::BACKFILLER_REPOS, "outcome" => "dead_letter")
+                            .increment(1);
                     }
                     Ok(_) => {
                         tracing::warn!(did = %repo.did, error = %failure, "repo backfill failed; it will be retried");
@@ -246,7 +263,9 @@ impl Job {
     ) -> Result<(), sluice_queue::ConsumeError> {
         let config = &self.backfiller.config;
         let mut pipe = redis::pipe();
-        pipe.cmd("DEL").arg(progress_key(&config.repo_stream, &repo.did)).ignore();
+        pipe.cmd("DEL")
+            .arg(progress_key(&config.repo_stream, &repo.did))
+            .ignore();
         match terminal {
             Some((reason, error)) => {
                 let value = serde_json::json!({

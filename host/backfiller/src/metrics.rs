@@ -24,12 +24,24 @@ pub const BACKFILLER_BACKPRESSURE: &str = "sluice_backfiller_backpressure_wait_s
 pub fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
     describe_counter!(BACKFILLER_REPOS, "Repos finished, by outcome.");
-    describe_counter!(BACKFILLER_TERMINAL, "Terminal outcomes (recorded per DID), by reason.");
+    describe_counter!(
+        BACKFILLER_TERMINAL,
+        "Terminal outcomes (recorded per DID), by reason."
+    );
     describe_counter!(BACKFILLER_RECORDS, "Records queued to the backfill stream.");
     describe_counter!(BACKFILLER_CAR_BYTES, "Bytes of CAR blocks read.");
     describe_histogram!(BACKFILLER_REPO_SECONDS, "Seconds per repo backfill.");
-    describe_counter!(BACKFILLER_FETCH_ERRORS, "Failed getRepo attempts, by reason.");
+    describe_counter!(
+        BACKFILLER_FETCH_ERRORS,
+        "Failed getRepo attempts, by reason."
+    );
     describe_gauge!(BACKFILLER_IN_FLIGHT, "Repos being backfilled.");
-    describe_counter!(BACKFILLER_RATE_WAIT, "Seconds waited for a host's request budget.");
-    describe_counter!(BACKFILLER_BACKPRESSURE, "Seconds waited at the output stream's high-water mark.");
+    describe_counter!(
+        BACKFILLER_RATE_WAIT,
+        "Seconds waited for a host's request budget."
+    );
+    describe_counter!(
+        BACKFILLER_BACKPRESSURE,
+        "Seconds waited at the output stream's high-water mark."
+    );
 }

@@ -34,7 +34,11 @@ impl RateBudget {
         let (number, unit) = period
             .find(|c: char| !c.is_ascii_digit())
             .map_or((period, "s"), |at| period.split_at(at));
-        let number: u64 = if number.is_empty() { 1 } else { number.parse().map_err(|_| bad())? };
+        let number: u64 = if number.is_empty() {
+            1
+        } else {
+            number.parse().map_err(|_| bad())?
+        };
         let period = match unit {
             "ms" => Duration::from_millis(number),
             "s" => Duration::from_secs(number),
@@ -114,10 +118,19 @@ mod tests {
     fn parses_budgets() {
         assert_eq!(
             RateBudget::parse("3000/5m").unwrap(),
-            RateBudget { requests: 3000, period: Duration::from_secs(300) }
+            RateBudget {
+                requests: 3000,
+                period: Duration::from_secs(300)
+            }
         );
-        assert_eq!(RateBudget::parse("10/500ms").unwrap().period, Duration::from_millis(500));
-        assert_eq!(RateBudget::parse("5/s").unwrap().period, Duration::from_secs(1));
+        assert_eq!(
+            RateBudget::parse("10/500ms").unwrap().period,
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            RateBudget::parse("5/s").unwrap().period,
+            Duration::from_secs(1)
+        );
         for bad in ["", "3000", "0/5m", "x/5m", "10/5d", "10/0s"] {
             assert!(RateBudget::parse(bad).is_err(), "{bad}");
         }
@@ -125,7 +138,10 @@ mod tests {
 
     #[test]
     fn no_window_holds_more_than_the_budget() {
-        let budget = RateBudget { requests: 200, period: Duration::from_secs(10) };
+        let budget = RateBudget {
+            requests: 200,
+            period: Duration::from_secs(10),
+        };
         let budgets = HostBudgets::new(budget);
         let start = Instant::now();
         // Requests sent as soon as allowed: their send times.
@@ -138,8 +154,14 @@ mod tests {
         assert!(sent[0].is_zero() && sent[1].is_zero());
         assert!(!sent[100].is_zero());
         for (i, &t) in sent.iter().enumerate() {
-            let in_window = sent[i..].iter().take_while(|&&u| u < t + budget.period).count();
-            assert!(in_window <= 200, "{in_window} requests within one period from request {i}");
+            let in_window = sent[i..]
+                .iter()
+                .take_while(|&&u| u < t + budget.period)
+                .count();
+            assert!(
+                in_window <= 200,
+                "{in_window} requests within one period from request {i}"
+            );
         }
         // Another host has its own budget.
         assert!(budgets.reserve_at("other.example", start).is_zero());

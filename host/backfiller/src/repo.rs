@@ -96,10 +96,15 @@ impl Backfiller {
         let pds = doc
             .pds_endpoint()
             .map(str::to_owned)
-            .or_else(|| repo.host.as_deref().map(sluice_ingester::websocket::http_base))
+            .or_else(|| {
+                repo.host
+                    .as_deref()
+                    .map(sluice_ingester::websocket::http_base)
+            })
             .ok_or_else(|| Failure::terminal("no_pds", "the DID document names no PDS"))?;
         let reader = self.fetch(&pds, &repo.did).await?;
-        self.verify(&reader, &repo.did, doc.signing_key().ok()).await?;
+        self.verify(&reader, &repo.did, doc.signing_key().ok())
+            .await?;
         self.queue_records(reader, &repo.did).await
     }
 
@@ -116,11 +121,20 @@ impl Backfiller {
             if !waited.is_zero() {
                 metrics::counter!(m::BACKFILLER_RATE_WAIT).increment(waited.as_secs());
             }
-            match get_repo(&self.http, pds, did, &options, self.config.max_fetch_duration).await {
+            match get_repo(
+                &self.http,
+                pds,
+                did,
+                &options,
+                self.config.max_fetch_duration,
+            )
+            .await
+            {
                 Ok(reader) => return Ok(reader),
                 Err(failure @ Failure::Terminal { .. }) => return Err(failure),
                 Err(failure) => {
-                    metrics::counter!(m::BACKFILLER_FETCH_ERRORS, "reason" => failure.reason()).increment(1);
+                    metrics::counter!(m::BACKFILLER_FETCH_ERRORS, "reason" => failure.reason())
+                        .increment(1);
                     if backoff.attempts() + 1 >= self.config.fetch_attempts.max(1) {
                         return Err(failure);
                     }
@@ -193,10 +207,20 @@ impl Backfiller {
 
         let (tx, mut rx) = mpsc::channel::<Result<Chunk, String>>(2);
         let walk = {
-            let (did, commit_cid, rev, time) = (did.to_owned(), commit_cid.clone(), rev.clone(), time);
+            let (did, commit_cid, rev, time) =
+                (did.to_owned(), commit_cid.clone(), rev.clone(), time);
             let chunk_size = self.config.chunk_size.max(1);
             tokio::task::spawn_blocking(move || {
-                walk_records(&reader, &did, &commit_cid, &rev, &time, chunk_size, resume_after.as_deref(), &tx);
+                walk_records(
+                    &reader,
+                    &did,
+                    &commit_cid,
+                    &rev,
+                    &time,
+                    chunk_size,
+                    resume_after.as_deref(),
+                    &tx,
+                );
             })
         };
 
@@ -232,7 +256,10 @@ impl Backfiller {
                 .map(|json| Entry::single(&stream.name, "event", json.as_bytes()))
                 .collect();
             entries.push(Entry::single(&stream.name, "event", repo_event.as_bytes()));
-            writer.write(&entries).await.map_err(|e| redis_failure(&e))?;
+            writer
+                .write(&entries)
+                .await
+                .map_err(|e| redis_failure(&e))?;
             let progress = serde_json::to_string(&Progress {
                 commit: commit_cid.clone(),
                 path: chunk.last_path,
@@ -255,7 +282,10 @@ impl Backfiller {
         if chunks_written == 0 {
             // An empty repo (or one wholly written before an interruption): still recorded.
             let entry = Entry::single(&stream.name, "event", repo_event.as_bytes());
-            writer.write(&[entry]).await.map_err(|e| redis_failure(&e))?;
+            writer
+                .write(&[entry])
+                .await
+                .map_err(|e| redis_failure(&e))?;
         }
         Ok(done)
     }
@@ -313,7 +343,12 @@ fn walk_records(
         match json {
             Ok(json) => chunk.events.push(json),
             Err(error) => {
-                tracing::warn!(did, path = record.path(), error, "record skipped: not valid DAG-CBOR");
+                tracing::warn!(
+                    did,
+                    path = record.path(),
+                    error,
+                    "record skipped: not valid DAG-CBOR"
+                );
                 chunk.bad += 1;
                 continue;
             }

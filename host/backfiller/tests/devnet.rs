@@ -46,7 +46,13 @@ async fn queue(redis: &TestRedis, repos: &[RepoToBackfill]) {
 }
 
 fn by_hand(did: &str) -> RepoToBackfill {
-    RepoToBackfill { did: did.to_owned(), host: None, rev: None, status: None, active: None }
+    RepoToBackfill {
+        did: did.to_owned(),
+        host: None,
+        rev: None,
+        status: None,
+        active: None,
+    }
 }
 
 fn start(config: BackfillerConfig) -> (CancellationToken, tokio::task::JoinHandle<()>) {
@@ -67,7 +73,11 @@ async fn backfilled(redis: &TestRedis) -> (HashMap<String, Vec<String>>, Vec<ser
                 records
                     .entry(event["did"].as_str().unwrap().to_owned())
                     .or_default()
-                    .push(format!("{}/{}", event["collection"].as_str().unwrap(), event["rkey"].as_str().unwrap()));
+                    .push(format!(
+                        "{}/{}",
+                        event["collection"].as_str().unwrap(),
+                        event["rkey"].as_str().unwrap()
+                    ));
             }
             "repo" => repo_events.push(event),
             other => panic!("unexpected event type {other}"),
@@ -86,7 +96,10 @@ async fn every_record_of_every_repo_arrives_once_with_terminal_outcomes_recorded
     let net = devnet(21, 14, 2_500, FaultConfig::default()).await;
     let truth = net.network().ground_truth();
     let repos = truth["per_repo"].as_array().unwrap().clone();
-    let mut entries: Vec<RepoToBackfill> = repos.iter().map(|r| by_hand(r["did"].as_str().unwrap())).collect();
+    let mut entries: Vec<RepoToBackfill> = repos
+        .iter()
+        .map(|r| by_hand(r["did"].as_str().unwrap()))
+        .collect();
     let unknown = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa";
     entries.push(by_hand(unknown));
     let listed_inactive = "did:plc:bbbbbbbbbbbbbbbbbbbbbbbb";
@@ -116,17 +129,37 @@ async fn every_record_of_every_repo_arrives_once_with_terminal_outcomes_recorded
     for repo in &repos {
         let did = repo["did"].as_str().unwrap();
         if repo["active"] == false {
-            assert!(terminal.contains_key(did), "inactive {did} recorded as terminal");
+            assert!(
+                terminal.contains_key(did),
+                "inactive {did} recorded as terminal"
+            );
             assert!(!records.contains_key(did));
             continue;
         }
         let got = records.get(did).cloned().unwrap_or_default();
-        assert_eq!(got.len() as i64, repo["records"].as_i64().unwrap(), "records of {did}");
-        assert_eq!(got.iter().collect::<HashSet<_>>().len(), got.len(), "no record of {did} twice");
+        assert_eq!(
+            got.len() as i64,
+            repo["records"].as_i64().unwrap(),
+            "records of {did}"
+        );
+        assert_eq!(
+            got.iter().collect::<HashSet<_>>().len(),
+            got.len(),
+            "no record of {did} twice"
+        );
         // One `repo` event per chunk (an empty repo still gets one), at the head's rev.
-        let events: Vec<&serde_json::Value> = repo_events.iter().filter(|e| e["did"] == did).collect();
-        assert_eq!(events.len(), got.len().div_ceil(40).max(1), "repo events of {did}");
-        assert!(events.iter().all(|e| e["rev"] == repo["rev"] && e["commit"] == repo["head"]));
+        let events: Vec<&serde_json::Value> =
+            repo_events.iter().filter(|e| e["did"] == did).collect();
+        assert_eq!(
+            events.len(),
+            got.len().div_ceil(40).max(1),
+            "repo events of {did}"
+        );
+        assert!(
+            events
+                .iter()
+                .all(|e| e["rev"] == repo["rev"] && e["commit"] == repo["head"])
+        );
     }
     assert_eq!(redis.xlen(&redis.key("repo_backfill:dead")).await, 0);
     let status: HashMap<String, String> = redis::cmd("HGETALL")
@@ -134,7 +167,10 @@ async fn every_record_of_every_repo_arrives_once_with_terminal_outcomes_recorded
         .query_async(&mut redis.conn.clone())
         .await
         .unwrap();
-    assert!(status.contains_key("one"), "the consumer reports its status");
+    assert!(
+        status.contains_key("one"),
+        "the consumer reports its status"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,7 +185,10 @@ async fn failing_repos_are_retried_then_dead_lettered_and_others_go_on() {
     let net = devnet(22, 16, 1_600, faults).await;
     let truth = net.network().ground_truth();
     let repos = truth["per_repo"].as_array().unwrap().clone();
-    let entries: Vec<RepoToBackfill> = repos.iter().map(|r| by_hand(r["did"].as_str().unwrap())).collect();
+    let entries: Vec<RepoToBackfill> = repos
+        .iter()
+        .map(|r| by_hand(r["did"].as_str().unwrap()))
+        .collect();
     queue(&redis, &entries).await;
     let mut config = config(&redis, &net.url());
     config.max_deliveries = 2;
@@ -175,7 +214,10 @@ async fn failing_repos_are_retried_then_dead_lettered_and_others_go_on() {
         match net.network().faults().repo_fault(index as u32) {
             Some(fault) => {
                 faulty += 1;
-                assert!(dead_dids.contains(did), "{fault:?} repo {did} dead-lettered");
+                assert!(
+                    dead_dids.contains(did),
+                    "{fault:?} repo {did} dead-lettered"
+                );
                 if matches!(fault, RepoFault::Fails | RepoFault::Stalls) {
                     assert!(!records.contains_key(did));
                 }
@@ -183,7 +225,11 @@ async fn failing_repos_are_retried_then_dead_lettered_and_others_go_on() {
             None => {
                 assert!(!dead_dids.contains(did));
                 let got = records.get(did).map_or(0, Vec::len);
-                assert_eq!(got as i64, repo["records"].as_i64().unwrap(), "records of {did}");
+                assert_eq!(
+                    got as i64,
+                    repo["records"].as_i64().unwrap(),
+                    "records of {did}"
+                );
             }
         }
     }
@@ -218,20 +264,38 @@ async fn an_interrupted_backfill_resumes_after_its_last_confirmed_chunk() {
     let (first, _) = backfilled(&redis).await;
     let all = first[did].clone();
     assert!(all.len() > 100);
-    let _: () = redis::cmd("DEL").arg(redis.key("firehose_backfill")).query_async(&mut redis.conn.clone()).await.unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(redis.key("firehose_backfill"))
+        .query_async(&mut redis.conn.clone())
+        .await
+        .unwrap();
 
     // As if a run had been killed after confirming the chunk ending at record 79.
     let progress = serde_json::json!({ "commit": repo["head"], "path": all[79] }).to_string();
-    redis.set(&sluice_backfiller::repo::progress_key(&redis.key("repo_backfill"), did), &progress).await;
+    redis
+        .set(
+            &sluice_backfiller::repo::progress_key(&redis.key("repo_backfill"), did),
+            &progress,
+        )
+        .await;
     queue(&redis, &[by_hand(did)]).await;
     let (shutdown, task) = start(config(&redis, &net.url()));
     wait_until(TIMEOUT, "the resumed backfill", || drained(&redis)).await;
     shutdown.cancel();
     task.await.unwrap();
     let (second, _) = backfilled(&redis).await;
-    assert_eq!(second[did], all[80..].to_vec(), "only the records after the last confirmed chunk");
     assert_eq!(
-        redis.get(&sluice_backfiller::repo::progress_key(&redis.key("repo_backfill"), did)).await,
+        second[did],
+        all[80..].to_vec(),
+        "only the records after the last confirmed chunk"
+    );
+    assert_eq!(
+        redis
+            .get(&sluice_backfiller::repo::progress_key(
+                &redis.key("repo_backfill"),
+                did
+            ))
+            .await,
         None,
         "progress dropped once done"
     );

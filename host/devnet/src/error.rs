@@ -12,10 +12,10 @@ pub enum DevnetError {
     NoSuchRepo(String),
     /// A record could not be generated.
     #[error(transparent)]
-    Content(#[from] ContentError),
+    Content(Box<ContentError>),
     /// The repo's tree could not be edited (a bug: the plan only writes what fits).
     #[error("repo tree: {0}")]
-    Mst(#[from] MstError),
+    Mst(Box<MstError>),
     /// A bad request parameter.
     #[error("{0}")]
     BadRequest(String),
@@ -25,4 +25,17 @@ pub enum DevnetError {
     /// Writing a file or a socket failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+// Boxed: the wrapped errors carry CIDs and keys, and `DevnetError` travels through every result.
+impl From<ContentError> for DevnetError {
+    fn from(error: ContentError) -> Self {
+        Self::Content(Box::new(error))
+    }
+}
+
+impl From<MstError> for DevnetError {
+    fn from(error: MstError) -> Self {
+        Self::Mst(Box::new(error))
+    }
 }

@@ -40,7 +40,7 @@ pub enum RepoEvent {
         status: Option<&'static str>,
     },
     /// `#sync` of this commit.
-    Sync(SignedCommit),
+    Sync(Box<SignedCommit>),
     /// `#commit`.
     Commit(Box<CommitData>),
 }
@@ -148,7 +148,7 @@ impl<'m> RepoHistory<'m> {
                             .clone()
                     }
                 };
-                RepoEvent::Sync(commit)
+                RepoEvent::Sync(Box::new(commit))
             }
             PlanEvent::Commit { writes } => {
                 let mut resolved = Vec::with_capacity(writes.len());

@@ -87,6 +87,11 @@ impl<'n> Live<'n> {
             candidates.swap(i, j);
         }
         candidates.truncate(network.config().live_repos.max(1));
+        // Go on after the sequence numbers of an earlier run (one lock: it is not reentrant).
+        let (last_seq, last_label_seq) = {
+            let live = network.live();
+            (live.last_seq, live.last_label_seq)
+        };
         Self {
             network,
             generator: Generator::new(model),
@@ -94,8 +99,8 @@ impl<'n> Live<'n> {
             trees: HashMap::new(),
             tree_order: VecDeque::new(),
             cached_records: 0,
-            seq: network.history_events().max(network.live().last_seq),
-            label_seq: network.history_labels().max(network.live().last_label_seq),
+            seq: network.history_events().max(last_seq),
+            label_seq: network.history_labels().max(last_label_seq),
             last_micros: 0,
         }
     }
@@ -353,7 +358,7 @@ impl<'n> Live<'n> {
                 active: true,
                 status: None,
             },
-            RepoEvent::Sync(head),
+            RepoEvent::Sync(Box::new(head)),
         ])
     }
 

@@ -452,7 +452,7 @@ mod tests {
     #[test]
     fn popular_repos_are_drawn_by_size() {
         let model = Model::build(NetworkConfig::new(7, 50).with_records(10_000));
-        let mut hits = vec![0u32; 50];
+        let mut hits = [0u32; 50];
         let mut draw = Draw::new(1, Topic::Target, 0, 0, 0);
         for _ in 0..50_000 {
             hits[model.popular_repo(&mut draw) as usize] += 1;

@@ -59,7 +59,9 @@ impl RunningDevnet {
     /// goes on where it stopped). Fails if live mode is running.
     pub fn start_live(&mut self, rate: f64) -> Result<(), DevnetError> {
         if self.live.is_some() {
-            return Err(DevnetError::BadRequest("live mode is already running".into()));
+            return Err(DevnetError::BadRequest(
+                "live mode is already running".into(),
+            ));
         }
         let stop = Arc::new(AtomicBool::new(false));
         self.stop_live = stop.clone();

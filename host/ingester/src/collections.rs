@@ -201,11 +201,8 @@ mod tests {
 
     #[test]
     fn exact_names_and_prefixes() {
-        let matcher = CollectionMatcher::from_patterns([
-            "app.bsky.feed.post",
-            "app.bsky.graph.*",
-            " ",
-        ]);
+        let matcher =
+            CollectionMatcher::from_patterns(["app.bsky.feed.post", "app.bsky.graph.*", " "]);
         assert!(matcher.claims("app.bsky.feed.post"));
         assert!(!matcher.claims("app.bsky.feed.like"));
         assert!(matcher.claims("app.bsky.graph.follow"));

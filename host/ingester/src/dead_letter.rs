@@ -40,7 +40,10 @@ pub fn rejection_entry(
     if rejection.frame.len() <= MAX_FRAME_KEPT {
         fields.push(("frame", rejection.frame.to_vec()));
     } else {
-        fields.push(("frame_bytes", rejection.frame.len().to_string().into_bytes()));
+        fields.push((
+            "frame_bytes",
+            rejection.frame.len().to_string().into_bytes(),
+        ));
     }
     Entry {
         stream: sluice_queue::dead_letter_stream(stream),

@@ -88,7 +88,11 @@ impl FirehoseFollower {
 
     /// Follows the host until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
-        let cursor = Cursor::new(self.conn.clone(), &self.config.firehose_stream.name, &self.host);
+        let cursor = Cursor::new(
+            self.conn.clone(),
+            &self.config.firehose_stream.name,
+            &self.host,
+        );
         let mut backoff = Backoff::new(self.config.backoff);
         let mut from_live = false;
         loop {
@@ -112,7 +116,8 @@ impl FirehoseFollower {
             };
             from_live = false;
             let (read, write, frames) = self.session(&cursor, position, &shutdown).await;
-            metrics::gauge!(m::INGESTER_CONNECTED, "source" => "firehose", "host" => self.label()).set(0.0);
+            metrics::gauge!(m::INGESTER_CONNECTED, "source" => "firehose", "host" => self.label())
+                .set(0.0);
             if matches!(write, WriteEnd::Failed(_))
                 && self.pool.forget_host(self.host_index).await.is_err()
             {
@@ -165,7 +170,8 @@ impl FirehoseFollower {
         };
         tracing::info!(host = %self.host, cursor = ?position, "firehose connected");
         self.status.state("streaming");
-        metrics::gauge!(m::INGESTER_CONNECTED, "source" => "firehose", "host" => self.label()).set(1.0);
+        metrics::gauge!(m::INGESTER_CONNECTED, "source" => "firehose", "host" => self.label())
+            .set(1.0);
         let (tx, rx) = mpsc::channel(self.config.max_in_flight.max(1));
         let stop = shutdown.child_token();
         let mut frames = 0;
@@ -203,7 +209,12 @@ impl FirehoseFollower {
                     metrics::counter!(m::INGESTER_FRAMES, "source" => "firehose", "host" => host_name.to_string(), "type" => "malformed").increment(1);
                     metrics::counter!(m::INGESTER_REJECTED, "host" => host_name.to_string(), "reason" => REASON_MALFORMED).increment(1);
                     tracing::warn!(host = %self.host, %error, "malformed frame");
-                    ready(Processed::rejected(None, REASON_MALFORMED, error.to_string(), bytes))
+                    ready(Processed::rejected(
+                        None,
+                        REASON_MALFORMED,
+                        error.to_string(),
+                        bytes,
+                    ))
                 }
                 Ok(Frame::Error(error)) => {
                     return ReadEnd::ServerError(format!(
@@ -216,7 +227,12 @@ impl FirehoseFollower {
                     tracing::warn!(host = %self.host, name = %info.name, message = ?info.message, "info frame from the host");
                     continue;
                 }
-                Ok(frame @ (Frame::Commit(_) | Frame::Sync(_) | Frame::Identity(_) | Frame::Account(_))) => {
+                Ok(
+                    frame @ (Frame::Commit(_)
+                    | Frame::Sync(_)
+                    | Frame::Identity(_)
+                    | Frame::Account(_)),
+                ) => {
                     metrics::counter!(m::INGESTER_FRAMES, "source" => "firehose", "host" => host_name.to_string(), "type" => frame_type(&frame)).increment(1);
                     let did = frame.did().unwrap_or_default();
                     let key = match (&self.keys, &frame) {
@@ -288,7 +304,9 @@ impl FirehoseFollower {
                 let Ok(next) = rx.try_recv() else { break };
                 match next.await {
                     Ok(processed) => batch.push(processed),
-                    Err(_) => return self.write_failed(stop, "a verification worker dropped an event"),
+                    Err(_) => {
+                        return self.write_failed(stop, "a verification worker dropped an event");
+                    }
                 }
             }
             let admitted = tokio::select! {
@@ -297,10 +315,13 @@ impl FirehoseFollower {
             };
             match admitted {
                 Ok(waited) if !waited.is_zero() => {
-                    metrics::counter!(m::INGESTER_BACKPRESSURE, "stream" => stream.name.clone()).increment(waited.as_secs());
+                    metrics::counter!(m::INGESTER_BACKPRESSURE, "stream" => stream.name.clone())
+                        .increment(waited.as_secs());
                 }
                 Ok(_) => {}
-                Err(error) => return self.write_failed(stop, &format!("checking the backlog: {error}")),
+                Err(error) => {
+                    return self.write_failed(stop, &format!("checking the backlog: {error}"));
+                }
             }
             if let Err(error) = self.write_batch(&writer, cursor, &batch).await {
                 metrics::counter!(m::INGESTER_WRITE_ERRORS, "source" => "firehose", "host" => self.label()).increment(1);
@@ -326,7 +347,11 @@ impl FirehoseFollower {
         let (mut events, mut resyncs, mut rejected) = (0u64, 0u64, 0u64);
         for processed in batch {
             for event in &processed.events {
-                entries.push(Entry::single(&config.firehose_stream.name, "event", event.as_bytes()));
+                entries.push(Entry::single(
+                    &config.firehose_stream.name,
+                    "event",
+                    event.as_bytes(),
+                ));
                 events += 1;
             }
             if let Some((did, _reason)) = &processed.resync {
@@ -356,13 +381,21 @@ impl FirehoseFollower {
         let last_seq = batch.iter().rev().find_map(|p| p.seq);
         let started = Instant::now();
         match last_seq {
-            Some(seq) => writer.write_then_set_cursor(&entries, cursor, &seq.to_string()).await?,
-            None => writer.write(&entries).await?,
+            Some(seq) => {
+                writer
+                    .write_then_set_cursor(&entries, cursor, &seq.to_string())
+                    .await?;
+            }
+            None => {
+                writer.write(&entries).await?;
+            }
         }
         metrics::histogram!(m::INGESTER_WRITE_SECONDS).record(started.elapsed().as_secs_f64());
-        metrics::counter!(m::INGESTER_ENTRIES, "stream" => config.firehose_stream.name.clone()).increment(events);
+        metrics::counter!(m::INGESTER_ENTRIES, "stream" => config.firehose_stream.name.clone())
+            .increment(events);
         if resyncs > 0 {
-            metrics::counter!(m::INGESTER_ENTRIES, "stream" => config.repo_stream.name.clone()).increment(resyncs);
+            metrics::counter!(m::INGESTER_ENTRIES, "stream" => config.repo_stream.name.clone())
+                .increment(resyncs);
         }
         self.status.add("frames", batch.len() as u64);
         self.status.add("events", events);
@@ -370,7 +403,8 @@ impl FirehoseFollower {
         self.status.add("rejected", rejected);
         if let Some(seq) = last_seq {
             self.status.set("cursor", seq);
-            metrics::gauge!(m::INGESTER_CURSOR, "source" => "firehose", "host" => self.label()).set(seq as f64);
+            metrics::gauge!(m::INGESTER_CURSOR, "source" => "firehose", "host" => self.label())
+                .set(seq as f64);
         }
         Ok(())
     }

@@ -2,7 +2,9 @@
 //! reference's `identity:` by default; tests use their own).
 
 use redis::aio::ConnectionManager;
-use sluice_identity::{DidCache, DidResolver, HandleResolver, IdentityConfig, IdentityResolver, SetupError};
+use sluice_identity::{
+    DidCache, DidResolver, HandleResolver, IdentityConfig, IdentityResolver, SetupError,
+};
 
 /// A resolver for `config`, caching DID documents in Redis under `cache_prefix`.
 pub fn resolver(

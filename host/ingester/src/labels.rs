@@ -66,11 +66,16 @@ impl LabelFollower {
 
     /// Follows the labeler until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
-        let cursor = Cursor::new(self.conn.clone(), &self.config.label_stream.name, &self.host);
+        let cursor = Cursor::new(
+            self.conn.clone(),
+            &self.config.label_stream.name,
+            &self.host,
+        );
         let mut backoff = Backoff::new(self.config.backoff);
         loop {
             let (frames, error) = self.session(&cursor, &shutdown).await;
-            metrics::gauge!(m::INGESTER_CONNECTED, "source" => "labels", "host" => self.label()).set(0.0);
+            metrics::gauge!(m::INGESTER_CONNECTED, "source" => "labels", "host" => self.label())
+                .set(0.0);
             if shutdown.is_cancelled() {
                 break;
             }
@@ -81,7 +86,8 @@ impl LabelFollower {
             tracing::warn!(host = %self.host, error, retry_in_ms = delay.as_millis() as u64, "label session ended; reconnecting");
             self.status.state("reconnecting");
             self.status.error(&error);
-            metrics::counter!(m::INGESTER_RECONNECTS, "source" => "labels", "host" => self.label()).increment(1);
+            metrics::counter!(m::INGESTER_RECONNECTS, "source" => "labels", "host" => self.label())
+                .increment(1);
             if sleep_or_stop(delay, &shutdown).await {
                 break;
             }
@@ -106,7 +112,8 @@ impl LabelFollower {
         };
         tracing::info!(host = %self.host, cursor = %position, "label stream connected");
         self.status.state("streaming");
-        metrics::gauge!(m::INGESTER_CONNECTED, "source" => "labels", "host" => self.label()).set(1.0);
+        metrics::gauge!(m::INGESTER_CONNECTED, "source" => "labels", "host" => self.label())
+            .set(1.0);
         let writer = BatchWriter::new(self.conn.clone());
         let stream = &self.config.label_stream;
         let mut gate = BackPressure::new(
@@ -122,7 +129,9 @@ impl LabelFollower {
                 message = websocket::next_message(&mut socket, self.config.idle_timeout) => message,
             };
             let bytes: Bytes = match message {
-                None | Some(Ok(Message::Close(_))) => return (frames, "the server closed the stream".to_owned()),
+                None | Some(Ok(Message::Close(_))) => {
+                    return (frames, "the server closed the stream".to_owned());
+                }
                 Some(Err(error)) => return (frames, error),
                 Some(Ok(Message::Binary(bytes))) => bytes,
                 Some(Ok(_)) => continue,
@@ -131,11 +140,20 @@ impl LabelFollower {
             let (entries, seq) = match Frame::decode(&bytes) {
                 Ok(Frame::Labels(event)) => {
                     metrics::counter!(m::INGESTER_FRAMES, "source" => "labels", "host" => self.label(), "type" => "labels").increment(1);
-                    let entries = self.label_entries(&event.labels, &bytes, event.seq, &mut keys).await;
+                    let entries = self
+                        .label_entries(&event.labels, &bytes, event.seq, &mut keys)
+                        .await;
                     (entries, Some(event.seq))
                 }
                 Ok(Frame::Error(error)) => {
-                    return (frames, format!("server error frame: {}: {}", error.error, error.message.unwrap_or_default()));
+                    return (
+                        frames,
+                        format!(
+                            "server error frame: {}: {}",
+                            error.error,
+                            error.message.unwrap_or_default()
+                        ),
+                    );
                 }
                 Ok(Frame::Info(info)) => {
                     tracing::warn!(host = %self.host, name = %info.name, message = ?info.message, "info frame from the labeler");
@@ -150,7 +168,13 @@ impl LabelFollower {
                         did: None,
                         frame: bytes.clone(),
                     };
-                    let entry = rejection_entry(&stream.name, &self.host, None, &rejection, self.config.dead_letter_max_len);
+                    let entry = rejection_entry(
+                        &stream.name,
+                        &self.host,
+                        None,
+                        &rejection,
+                        self.config.dead_letter_max_len,
+                    );
                     (vec![entry], None)
                 }
             };
@@ -162,7 +186,11 @@ impl LabelFollower {
                 return (frames, format!("checking the backlog: {error}"));
             }
             let written = match seq {
-                Some(seq) => writer.write_then_set_cursor(&entries, cursor, &seq.to_string()).await,
+                Some(seq) => {
+                    writer
+                        .write_then_set_cursor(&entries, cursor, &seq.to_string())
+                        .await
+                }
                 None => writer.write(&entries).await,
             };
             if let Err(error) = written {
@@ -170,11 +198,13 @@ impl LabelFollower {
                 return (frames, format!("writing to Redis failed: {error}"));
             }
             let labels = entries.iter().filter(|e| e.stream == stream.name).count() as u64;
-            metrics::counter!(m::INGESTER_ENTRIES, "stream" => stream.name.clone()).increment(labels);
+            metrics::counter!(m::INGESTER_ENTRIES, "stream" => stream.name.clone())
+                .increment(labels);
             self.status.add("labels", labels);
             if let Some(seq) = seq {
                 self.status.set("cursor", seq);
-                metrics::gauge!(m::INGESTER_CURSOR, "source" => "labels", "host" => self.label()).set(seq as f64);
+                metrics::gauge!(m::INGESTER_CURSOR, "source" => "labels", "host" => self.label())
+                    .set(seq as f64);
             }
         }
     }
@@ -200,7 +230,13 @@ impl LabelFollower {
                     did: Some(label.src.clone()),
                     frame: frame.clone(),
                 };
-                entries.push(rejection_entry(stream, &self.host, Some(seq), &rejection, self.config.dead_letter_max_len));
+                entries.push(rejection_entry(
+                    stream,
+                    &self.host,
+                    Some(seq),
+                    &rejection,
+                    self.config.dead_letter_max_len,
+                ));
                 continue;
             }
             let event = LabelEvent {
@@ -230,7 +266,12 @@ impl LabelFollower {
         keys: &mut HashMap<String, Option<PublicKey>>,
     ) -> Result<(), String> {
         if !keys.contains_key(&label.src) {
-            let key = self.resolver.resolve_did(&label.src).await.ok().and_then(|doc| label_key(&doc));
+            let key = self
+                .resolver
+                .resolve_did(&label.src)
+                .await
+                .ok()
+                .and_then(|doc| label_key(&doc));
             keys.insert(label.src.clone(), key);
         }
         let cached = keys.get(&label.src).cloned().flatten();
@@ -241,10 +282,17 @@ impl LabelFollower {
         if first.is_ok() {
             return first;
         }
-        let fresh = self.resolver.resolve_fresh(&label.src).await.ok().and_then(|doc| label_key(&doc));
+        let fresh = self
+            .resolver
+            .resolve_fresh(&label.src)
+            .await
+            .ok()
+            .and_then(|doc| label_key(&doc));
         keys.insert(label.src.clone(), fresh.clone());
         match fresh {
-            Some(key) if Some(&key) != cached.as_ref() => label.verify(&key).map_err(|e| e.to_string()),
+            Some(key) if Some(&key) != cached.as_ref() => {
+                label.verify(&key).map_err(|e| e.to_string())
+            }
             _ => first,
         }
     }

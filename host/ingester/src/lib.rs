@@ -82,10 +82,19 @@ pub async fn run(config: IngesterConfig, shutdown: CancellationToken) -> Result<
     sluice_identity::install_crypto_provider();
     let config = Arc::new(config);
     let conn = sluice_queue::connect(&config.redis_url).await?;
-    let resolver = identity::resolver(&config.identity, conn.clone(), &config.identity_cache_prefix)?;
+    let resolver = identity::resolver(
+        &config.identity,
+        conn.clone(),
+        &config.identity_cache_prefix,
+    )?;
     let http = list_repos::http_client(config.http_timeout)?;
     let keys = config.verify.signatures.then(|| {
-        SigningKeys::new(resolver.clone(), KEY_TTL, MAX_KEYS, MAX_CONCURRENT_RESOLUTIONS)
+        SigningKeys::new(
+            resolver.clone(),
+            KEY_TTL,
+            MAX_KEYS,
+            MAX_CONCURRENT_RESOLUTIONS,
+        )
     });
     let filter = CollectionFilter::start(&config.collections, shutdown.clone());
     let pool = VerifierPool::start(

@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use serde::Deserialize;
-use sluice_queue::{BackPressure, Backlog, Cursor, LIST_REPOS_DONE, RepoToBackfill, StreamPayload as _};
+use sluice_queue::{
+    BackPressure, Backlog, Cursor, LIST_REPOS_DONE, RepoToBackfill, StreamPayload as _,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
@@ -85,11 +87,19 @@ impl RepoLister {
                 break;
             }
             let Some(interval) = self.config.rescan_interval else {
-                self.status.state(if end == PassEnd::Done { "done" } else { "gave_up" });
+                self.status.state(if end == PassEnd::Done {
+                    "done"
+                } else {
+                    "gave_up"
+                });
                 shutdown.cancelled().await;
                 break;
             };
-            self.status.state(if end == PassEnd::Done { "waiting_for_rescan" } else { "gave_up_until_rescan" });
+            self.status.state(if end == PassEnd::Done {
+                "waiting_for_rescan"
+            } else {
+                "gave_up_until_rescan"
+            });
             if sleep_or_stop(interval, &shutdown).await {
                 break;
             }
@@ -101,7 +111,9 @@ impl RepoLister {
                     }
                 }
                 Ok(None) => {}
-                Err(error) => tracing::warn!(host = %self.host, %error, "cannot read the rescan cursor"),
+                Err(error) => {
+                    tracing::warn!(host = %self.host, %error, "cannot read the rescan cursor");
+                }
             }
         }
         self.status.state("stopped");
@@ -164,7 +176,8 @@ impl RepoLister {
                     Ok(repo) => repo,
                     Err(error) => {
                         tracing::warn!(host = %self.host, %error, "listRepos entry skipped");
-                        metrics::counter!(m::INGESTER_LIST_ERRORS, "host" => label.clone()).increment(1);
+                        metrics::counter!(m::INGESTER_LIST_ERRORS, "host" => label.clone())
+                            .increment(1);
                         continue;
                     }
                 };
@@ -184,7 +197,9 @@ impl RepoLister {
                 _ => LIST_REPOS_DONE.to_owned(),
             };
             let written = async {
-                writer.write_then_set_cursor(&entries, cursor, &next).await?;
+                writer
+                    .write_then_set_cursor(&entries, cursor, &next)
+                    .await?;
                 if next != LIST_REPOS_DONE {
                     redis::cmd("SET")
                         .arg(rescan_key(&stream.name, &self.host))
@@ -204,8 +219,10 @@ impl RepoLister {
                 continue;
             }
             backoff.reset();
-            metrics::counter!(m::INGESTER_LISTED_REPOS, "host" => label.clone()).increment(entries.len() as u64);
-            metrics::counter!(m::INGESTER_ENTRIES, "stream" => stream.name.clone()).increment(entries.len() as u64);
+            metrics::counter!(m::INGESTER_LISTED_REPOS, "host" => label.clone())
+                .increment(entries.len() as u64);
+            metrics::counter!(m::INGESTER_ENTRIES, "stream" => stream.name.clone())
+                .increment(entries.len() as u64);
             self.status.add("repos", entries.len() as u64);
             self.status.set("cursor", next.clone());
             if next == LIST_REPOS_DONE {
@@ -262,9 +279,15 @@ impl RepoLister {
         let status = response.status();
         if !status.is_success() {
             let body = response.text().await.unwrap_or_default();
-            return Err(format!("GET {url}: HTTP {status}: {}", truncate(&body, 300)));
+            return Err(format!(
+                "GET {url}: HTTP {status}: {}",
+                truncate(&body, 300)
+            ));
         }
-        let bytes = response.bytes().await.map_err(|e| format!("GET {url}: {e}"))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
         serde_json::from_slice(&bytes).map_err(|e| format!("GET {url}: bad page: {e}"))
     }
 }

@@ -38,20 +38,59 @@ pub const INGESTER_LIST_SKIPPED: &str = "sluice_ingester_list_repos_pages_skippe
 /// Registers the descriptions of every metric (call once, after installing a recorder).
 pub fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(INGESTER_FRAMES, "Frames received, by source, host and type.");
-    describe_counter!(INGESTER_REJECTED, "Events not passed on (dead-lettered), by host and reason.");
-    describe_counter!(INGESTER_RESYNCS, "Repos queued for a fresh backfill by the firehose, by host and reason.");
-    describe_counter!(INGESTER_KEY_REFRESHES, "Fresh DID resolutions after a signature mismatch.");
-    describe_counter!(INGESTER_FILTERED_OPS, "Record ops of collections no plugin claims.");
-    describe_counter!(INGESTER_BAD_RECORDS, "Record ops whose record is not valid DAG-CBOR.");
+    describe_counter!(
+        INGESTER_FRAMES,
+        "Frames received, by source, host and type."
+    );
+    describe_counter!(
+        INGESTER_REJECTED,
+        "Events not passed on (dead-lettered), by host and reason."
+    );
+    describe_counter!(
+        INGESTER_RESYNCS,
+        "Repos queued for a fresh backfill by the firehose, by host and reason."
+    );
+    describe_counter!(
+        INGESTER_KEY_REFRESHES,
+        "Fresh DID resolutions after a signature mismatch."
+    );
+    describe_counter!(
+        INGESTER_FILTERED_OPS,
+        "Record ops of collections no plugin claims."
+    );
+    describe_counter!(
+        INGESTER_BAD_RECORDS,
+        "Record ops whose record is not valid DAG-CBOR."
+    );
     describe_counter!(INGESTER_ENTRIES, "Stream entries added, by stream.");
     describe_gauge!(INGESTER_CURSOR, "Last durable cursor, by source and host.");
     describe_gauge!(INGESTER_CONNECTED, "1 while connected, by source and host.");
-    describe_counter!(INGESTER_RECONNECTS, "Connections lost or refused, by source and host.");
-    describe_counter!(INGESTER_BACKPRESSURE, "Seconds waited at a stream's high-water mark.");
-    describe_histogram!(INGESTER_WRITE_SECONDS, "Seconds per batch write (XADD pipeline and cursor).");
-    describe_counter!(INGESTER_WRITE_ERRORS, "Batch writes that failed, by source and host.");
-    describe_counter!(INGESTER_LISTED_REPOS, "Repos queued from listRepos, by host.");
-    describe_counter!(INGESTER_LIST_ERRORS, "listRepos requests that failed, by host.");
-    describe_counter!(INGESTER_LIST_SKIPPED, "listRepos pages skipped after every retry failed.");
+    describe_counter!(
+        INGESTER_RECONNECTS,
+        "Connections lost or refused, by source and host."
+    );
+    describe_counter!(
+        INGESTER_BACKPRESSURE,
+        "Seconds waited at a stream's high-water mark."
+    );
+    describe_histogram!(
+        INGESTER_WRITE_SECONDS,
+        "Seconds per batch write (XADD pipeline and cursor)."
+    );
+    describe_counter!(
+        INGESTER_WRITE_ERRORS,
+        "Batch writes that failed, by source and host."
+    );
+    describe_counter!(
+        INGESTER_LISTED_REPOS,
+        "Repos queued from listRepos, by host."
+    );
+    describe_counter!(
+        INGESTER_LIST_ERRORS,
+        "listRepos requests that failed, by host."
+    );
+    describe_counter!(
+        INGESTER_LIST_SKIPPED,
+        "listRepos pages skipped after every retry failed."
+    );
 }

@@ -21,8 +21,8 @@ use bytes::Bytes;
 use sluice_atproto::Cid;
 use sluice_atproto::crypto::PublicKey;
 use sluice_atproto::firehose::{
-    DropReason, Frame, KeyLookup, PrevDataCheck, RepoStreamValidator, ResyncReason,
-    ValidatorConfig, Verdict, resolve_commit, resolve_sync,
+    Frame, KeyLookup, PrevDataCheck, RepoStreamValidator, ResyncReason, ValidatorConfig, Verdict,
+    resolve_commit, resolve_sync,
 };
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
@@ -269,7 +269,7 @@ impl Worker {
     ) -> Processed {
         let did = frame.did().unwrap_or_default().to_owned();
         let mut processed = if self.settings.signatures {
-            self.judge_signed(host, host_name, frame, &raw, key)
+            self.judge_signed(host, host_name, frame, key)
         } else {
             self.judge_unsigned(host, frame)
         };
@@ -295,7 +295,9 @@ impl Worker {
             state.seen.push_back(did.to_owned());
         }
         while state.seen.len() > max {
-            let Some(oldest) = state.seen.pop_front() else { break };
+            let Some(oldest) = state.seen.pop_front() else {
+                break;
+            };
             state.validator.forget(&oldest);
             state.unsigned_roots.remove(&oldest);
         }
@@ -306,7 +308,6 @@ impl Worker {
         host: usize,
         host_name: &str,
         frame: &Frame,
-        raw: &Bytes,
         key: Option<KeyFuture>,
     ) -> Processed {
         let did = frame.did().unwrap_or_default().to_owned();
@@ -317,7 +318,11 @@ impl Worker {
         let handle = self.handle.clone();
         let state = self.host_state(host);
         let last_seq = state.validator.last_seq();
-        *state.validator.keys_mut() = CurrentKey(key.as_ref().and_then(|k| k.clone().ok()).map(|k| (did.clone(), k)));
+        *state.validator.keys_mut() = CurrentKey(
+            key.as_ref()
+                .and_then(|k| k.clone().ok())
+                .map(|k| (did.clone(), k)),
+        );
         let mut verdict = state.validator.validate(frame);
         if let Verdict::Drop(reason) = &verdict
             && reason.label() == "bad_signature"
@@ -325,7 +330,8 @@ impl Worker {
         {
             // The key may have rotated since it was cached: resolve once more, then judge again.
             let fresh = handle.block_on(keys.refresh(&did));
-            metrics::counter!(m::INGESTER_KEY_REFRESHES, "host" => host_name.to_owned()).increment(1);
+            metrics::counter!(m::INGESTER_KEY_REFRESHES, "host" => host_name.to_owned())
+                .increment(1);
             if let Ok(fresh) = fresh
                 && key.as_ref().and_then(|k| k.as_ref().ok()) != Some(&fresh)
             {
@@ -334,38 +340,35 @@ impl Worker {
                 verdict = state.validator.validate(frame);
             }
         }
-        if let Frame::Identity(_) = frame
-            && let Some(keys) = &self.keys
-        {
-            keys.forget(&did);
-        }
-        let _ = raw;
         match verdict {
-            Verdict::Accept { commit: Some(commit), .. } => {
+            Verdict::Accept {
+                commit: Some(commit),
+                ..
+            } => {
                 let entries = commit_entries(&commit, &claimed);
                 processed_commit(entries, host_name)
             }
-            Verdict::Accept { commit: None, .. } | Verdict::UpdateAccount { .. } => {
-                Processed {
-                    events: plain_event(frame).into_iter().collect(),
-                    ..Processed::default()
-                }
-            }
-            Verdict::Drop(reason) => Processed {
-                rejection: Some(rejection(drop_label(&reason), reason.to_string())),
+            Verdict::Accept { commit: None, .. } | Verdict::UpdateAccount { .. } => Processed {
+                events: plain_event(frame).into_iter().collect(),
                 ..Processed::default()
             },
-            Verdict::Resync { reason: ResyncReason::SyncEvent, .. } => Processed {
+            Verdict::Drop(reason) => Processed {
+                rejection: Some(rejection(reason.label(), reason.to_string())),
+                ..Processed::default()
+            },
+            Verdict::Resync {
+                reason: ResyncReason::SyncEvent,
+                ..
+            } => Processed {
                 resync: Some((did, ResyncReason::SyncEvent.label())),
                 ..Processed::default()
             },
             Verdict::Resync {
-                reason: reason @ (ResyncReason::PrevDataGap { .. } | ResyncReason::SinceGap { .. }),
+                reason: ResyncReason::PrevDataGap { .. } | ResyncReason::SinceGap { .. },
                 commit: Some(commit),
                 ..
             } if !sync_chain => {
                 // Chain checks off: the commit itself is authentic, pass it on.
-                let _ = reason;
                 processed_commit(commit_entries(&commit, &claimed), host_name)
             }
             Verdict::Resync { reason, .. } => Processed {
@@ -392,7 +395,9 @@ impl Worker {
                         };
                     }
                 };
-                let last_root = state.unsigned_roots.insert(event.repo.clone(), commit.commit.data);
+                let last_root = state
+                    .unsigned_roots
+                    .insert(event.repo.clone(), commit.commit.data);
                 if sync_chain {
                     let broken = match commit.check_prev_data() {
                         PrevDataCheck::Mismatch(chain_break) => {
@@ -418,7 +423,9 @@ impl Worker {
             }
             Frame::Sync(event) => match resolve_sync(event, None) {
                 Ok(sync) => {
-                    state.unsigned_roots.insert(sync.did.clone(), sync.commit.data);
+                    state
+                        .unsigned_roots
+                        .insert(sync.did.clone(), sync.commit.data);
                     Processed {
                         resync: Some((sync.did, ResyncReason::SyncEvent.label())),
                         ..Processed::default()
@@ -437,11 +444,6 @@ impl Worker {
     }
 }
 
-/// A drop reason's label; a refusal that is not about the signature keeps the validator's.
-fn drop_label(reason: &DropReason) -> &'static str {
-    reason.label()
-}
-
 fn rejection(reason: &'static str, error: String) -> Rejection {
     Rejection {
         reason,
@@ -456,7 +458,12 @@ fn processed_commit(entries: crate::events::CommitEntries, host_name: &str) -> P
         metrics::counter!(m::INGESTER_FILTERED_OPS).increment(entries.filtered as u64);
     }
     for (path, error) in &entries.bad_records {
-        tracing::warn!(host = host_name, path, error, "record skipped: not valid DAG-CBOR");
+        tracing::warn!(
+            host = host_name,
+            path,
+            error,
+            "record skipped: not valid DAG-CBOR"
+        );
         metrics::counter!(m::INGESTER_BAD_RECORDS).increment(1);
     }
     Processed {

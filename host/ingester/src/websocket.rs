@@ -93,14 +93,21 @@ mod tests {
     #[test]
     fn urls_from_every_host_form() {
         assert_eq!(
-            subscription_url("https://bsky.network", "com.atproto.sync.subscribeRepos", Some("12")),
+            subscription_url(
+                "https://bsky.network",
+                "com.atproto.sync.subscribeRepos",
+                Some("12")
+            ),
             "wss://bsky.network/xrpc/com.atproto.sync.subscribeRepos?cursor=12"
         );
         assert_eq!(
             subscription_url("http://localhost:2583/", "m", None),
             "ws://localhost:2583/xrpc/m"
         );
-        assert_eq!(subscription_url("relay.example", "m", None), "wss://relay.example/xrpc/m");
+        assert_eq!(
+            subscription_url("relay.example", "m", None),
+            "wss://relay.example/xrpc/m"
+        );
         assert_eq!(http_base("ws://127.0.0.1:9"), "http://127.0.0.1:9");
         assert_eq!(host_label("https://bsky.network/"), "bsky.network");
         assert_eq!(host_label("localhost:2583"), "localhost:2583");

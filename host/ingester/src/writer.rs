@@ -21,7 +21,11 @@ pub struct Entry {
 
 impl Entry {
     /// An entry with one field, never trimmed (the layout of every pipeline stream).
-    pub fn single(stream: impl Into<String>, field: &'static str, value: impl Into<Vec<u8>>) -> Self {
+    pub fn single(
+        stream: impl Into<String>,
+        field: &'static str,
+        value: impl Into<Vec<u8>>,
+    ) -> Self {
         Self {
             stream: stream.into(),
             fields: vec![(field, value.into())],
@@ -113,10 +117,13 @@ fn check_replies(entries: &[Entry], replies: &[Value]) -> Result<(), WriteError>
             total: entries.len(),
         });
     }
-    let refused = replies.iter().enumerate().find_map(|(index, reply)| match reply {
-        Value::ServerError(error) => Some((index, error.to_string())),
-        _ => None,
-    });
+    let refused = replies
+        .iter()
+        .enumerate()
+        .find_map(|(index, reply)| match reply {
+            Value::ServerError(error) => Some((index, error.to_string())),
+            _ => None,
+        });
     match refused {
         None => Ok(()),
         Some((index, error)) => Err(WriteError::Rejected {
@@ -137,7 +144,10 @@ mod tests {
 
     #[test]
     fn every_command_needs_a_reply() {
-        let entries = vec![Entry::single("a", "event", "1"), Entry::single("b", "event", "2")];
+        let entries = vec![
+            Entry::single("a", "event", "1"),
+            Entry::single("b", "event", "2"),
+        ];
         let ok = Value::BulkString(b"1-0".to_vec());
         assert!(check_replies(&entries, &[ok.clone(), ok.clone()]).is_ok());
         assert!(matches!(

@@ -64,8 +64,14 @@ async fn a_whole_devnet_reaches_the_streams_in_order() {
 
     let label_cursor = cursor_key(&redis, "label_live", &host);
     let list_cursor = cursor_key(&redis, "repo_backfill", &host);
-    wait_until(TIMEOUT, "the firehose head", || cursor_at(&redis, &firehose_cursor, head)).await;
-    wait_until(TIMEOUT, "the label head", || cursor_at(&redis, &label_cursor, label_head)).await;
+    wait_until(TIMEOUT, "the firehose head", || {
+        cursor_at(&redis, &firehose_cursor, head)
+    })
+    .await;
+    wait_until(TIMEOUT, "the label head", || {
+        cursor_at(&redis, &label_cursor, label_head)
+    })
+    .await;
     wait_until(TIMEOUT, "the end of the listing", || async {
         redis.get(&list_cursor).await.as_deref() == Some(sluice_queue::LIST_REPOS_DONE)
     })
@@ -85,9 +91,17 @@ async fn a_whole_devnet_reaches_the_streams_in_order() {
         .iter()
         .map(|r| r["did"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(listed.len(), expected.len(), "each repo listed exactly once");
+    assert_eq!(
+        listed.len(),
+        expected.len(),
+        "each repo listed exactly once"
+    );
     assert_eq!(listed.into_iter().collect::<HashSet<_>>(), expected);
-    assert!(queued.iter().all(|r| expected.contains(r["did"].as_str().unwrap())));
+    assert!(
+        queued
+            .iter()
+            .all(|r| expected.contains(r["did"].as_str().unwrap()))
+    );
 
     // Firehose events in seq order; records per repo add up to the ground truth.
     let events = redis.json(&redis.key("firehose_live"), "event").await;
@@ -113,12 +127,23 @@ async fn a_whole_devnet_reaches_the_streams_in_order() {
             "records of {did}"
         );
     }
-    assert_eq!(redis.xlen(&redis.key("firehose_live:dead")).await, 0, "nothing rejected");
+    assert_eq!(
+        redis.xlen(&redis.key("firehose_live:dead")).await,
+        0,
+        "nothing rejected"
+    );
 
     // Labels: every one, signed.
     let labels = redis.json(&redis.key("label_live"), "event").await;
-    assert_eq!(labels.len() as u64, truth["history_labels"].as_u64().unwrap());
-    assert!(labels.iter().all(|l| l["type"] == "label" && l["label"]["sig"]["$bytes"].is_string()));
+    assert_eq!(
+        labels.len() as u64,
+        truth["history_labels"].as_u64().unwrap()
+    );
+    assert!(
+        labels
+            .iter()
+            .all(|l| l["type"] == "label" && l["label"]["sig"]["$bytes"].is_string())
+    );
 
     // The status hash names each source (written every 100 ms here).
     let label = sluice_ingester::websocket::host_label(&host).to_owned();
@@ -131,7 +156,9 @@ async fn a_whole_devnet_reaches_the_streams_in_order() {
         let field = |name: &str| -> serde_json::Value {
             status
                 .get(&format!("{name}:{label}"))
-                .map_or(serde_json::Value::Null, |json| serde_json::from_str(json).unwrap())
+                .map_or(serde_json::Value::Null, |json| {
+                    serde_json::from_str(json).unwrap()
+                })
         };
         let firehose = field("firehose");
         firehose["state"] == "streaming"
@@ -162,7 +189,10 @@ async fn faulty_frames_are_rejected_counted_and_dead_lettered_without_stopping()
     let mut config = config(&redis, &host);
     config.rescan_interval = None;
     let (shutdown, task) = start(config);
-    wait_until(TIMEOUT, "the firehose head", || cursor_at(&redis, &firehose_cursor, head)).await;
+    wait_until(TIMEOUT, "the firehose head", || {
+        cursor_at(&redis, &firehose_cursor, head)
+    })
+    .await;
     shutdown.cancel();
     task.await.unwrap();
 
@@ -170,45 +200,86 @@ async fn faulty_frames_are_rejected_counted_and_dead_lettered_without_stopping()
     let text = |e: &HashMap<String, Vec<u8>>, f: &str| String::from_utf8(e[f].clone()).unwrap();
     let mut by_reason: BTreeMap<String, Vec<Option<u64>>> = BTreeMap::new();
     for letter in &dead {
-        let seq = letter.get("seq").map(|s| String::from_utf8_lossy(s).parse::<u64>().unwrap());
-        by_reason.entry(text(letter, "reason")).or_default().push(seq);
+        let seq = letter
+            .get("seq")
+            .map(|s| String::from_utf8_lossy(s).parse::<u64>().unwrap());
+        by_reason
+            .entry(text(letter, "reason"))
+            .or_default()
+            .push(seq);
         assert!(letter.contains_key("frame"), "the frame is kept");
         assert_eq!(text(letter, "host"), host);
     }
     let faulty = |kind: FrameFault, commit: bool| -> Vec<u64> {
-        (1..=head).filter(|&s| net.network().faults().frame_fault(s, commit) == Some(kind)).collect()
+        (1..=head)
+            .filter(|&s| net.network().faults().frame_fault(s, commit) == Some(kind))
+            .collect()
     };
     // Every malformed frame was rejected (it has no seq: count them).
     let malformed = faulty(FrameFault::Malformed, false).len();
     assert!(malformed > 0);
-    assert_eq!(by_reason.get("malformed_frame").map_or(0, Vec::len), malformed);
+    assert_eq!(
+        by_reason.get("malformed_frame").map_or(0, Vec::len),
+        malformed
+    );
     // Forged signatures: each rejected one is a forged commit, and there are some.
-    let forged: HashSet<u64> = faulty(FrameFault::ForgedSignature, true).into_iter().collect();
+    let forged: HashSet<u64> = faulty(FrameFault::ForgedSignature, true)
+        .into_iter()
+        .collect();
     let bad_signatures = by_reason.get("bad_signature").cloned().unwrap_or_default();
-    assert!(!bad_signatures.is_empty(), "forged commits rejected: {by_reason:?}");
+    assert!(
+        !bad_signatures.is_empty(),
+        "forged commits rejected: {by_reason:?}"
+    );
     assert!(bad_signatures.iter().all(|s| forged.contains(&s.unwrap())));
     // Broken prevData: rejected as a broken commit or a chain gap, and the repo re-queued.
-    let broken: HashSet<u64> = faulty(FrameFault::BrokenPrevData, true).into_iter().collect();
-    let chain = [by_reason.get("broken_commit"), by_reason.get("prev_data_gap")]
+    let broken: HashSet<u64> = faulty(FrameFault::BrokenPrevData, true)
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|s| *s)
-        .collect::<HashSet<u64>>();
-    assert!(chain.iter().any(|s| broken.contains(s)), "broken prevData rejected: {by_reason:?}");
+        .collect();
+    let chain = [
+        by_reason.get("broken_commit"),
+        by_reason.get("prev_data_gap"),
+    ]
+    .into_iter()
+    .flatten()
+    .flatten()
+    .filter_map(|s| *s)
+    .collect::<HashSet<u64>>();
+    assert!(
+        chain.iter().any(|s| broken.contains(s)),
+        "broken prevData rejected: {by_reason:?}"
+    );
     let resyncs = redis.xlen(&redis.key("repo_backfill")).await;
-    assert!(resyncs > 0, "repos with a broken chain queued for a backfill");
+    assert!(
+        resyncs > 0,
+        "repos with a broken chain queued for a backfill"
+    );
     // Only these reasons; and the stream went on to its head past every fault.
     for reason in by_reason.keys() {
         assert!(
-            ["malformed_frame", "bad_signature", "broken_commit", "prev_data_gap"].contains(&reason.as_str()),
+            [
+                "malformed_frame",
+                "bad_signature",
+                "broken_commit",
+                "prev_data_gap"
+            ]
+            .contains(&reason.as_str()),
             "unexpected reason {reason}"
         );
     }
     let events = redis.json(&redis.key("firehose_live"), "event").await;
     let rejected_seqs: HashSet<u64> = by_reason.values().flatten().filter_map(|s| *s).collect();
-    assert!(events.iter().all(|e| !rejected_seqs.contains(&e["seq"].as_u64().unwrap())), "no rejected event passed on");
-    assert!(events.iter().any(|e| e["seq"].as_u64().unwrap() > *rejected_seqs.iter().max().unwrap()));
+    assert!(
+        events
+            .iter()
+            .all(|e| !rejected_seqs.contains(&e["seq"].as_u64().unwrap())),
+        "no rejected event passed on"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["seq"].as_u64().unwrap() > *rejected_seqs.iter().max().unwrap())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -225,19 +296,37 @@ async fn a_restart_resumes_from_the_cursor_without_loss_or_duplicates() {
     // Stop a first run part-way.
     let (shutdown, task) = start(config.clone());
     wait_until(TIMEOUT, "some progress", || async {
-        redis.get(&firehose_cursor).await.and_then(|c| c.parse::<u64>().ok()).unwrap_or(0) > head / 4
+        redis
+            .get(&firehose_cursor)
+            .await
+            .and_then(|c| c.parse::<u64>().ok())
+            .unwrap_or(0)
+            > head / 4
     })
     .await;
     shutdown.cancel();
     task.await.unwrap();
     let stopped_at: u64 = redis.get(&firehose_cursor).await.unwrap().parse().unwrap();
-    assert!(stopped_at < head, "stopped before the head ({stopped_at} of {head})");
+    assert!(
+        stopped_at < head,
+        "stopped before the head ({stopped_at} of {head})"
+    );
     let events = redis.json(&redis.key("firehose_live"), "event").await;
-    let last_written = events.iter().map(|e| e["seq"].as_u64().unwrap()).max().unwrap();
-    assert!(last_written <= stopped_at, "nothing written past the cursor");
+    let last_written = events
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    assert!(
+        last_written <= stopped_at,
+        "nothing written past the cursor"
+    );
 
     let (shutdown, task) = start(config);
-    wait_until(TIMEOUT, "the firehose head", || cursor_at(&redis, &firehose_cursor, head)).await;
+    wait_until(TIMEOUT, "the firehose head", || {
+        cursor_at(&redis, &firehose_cursor, head)
+    })
+    .await;
     shutdown.cancel();
     task.await.unwrap();
     let events = redis.json(&redis.key("firehose_live"), "event").await;
@@ -247,11 +336,18 @@ async fn a_restart_resumes_from_the_cursor_without_loss_or_duplicates() {
         let seq = event["seq"].as_u64().unwrap();
         assert!(seq >= last, "order kept across the restart");
         last = seq;
-        let key = (seq, event["collection"].clone(), event["rkey"].clone(), event["type"].clone());
+        let key = (
+            seq,
+            event["collection"].clone(),
+            event["rkey"].clone(),
+            event["type"].clone(),
+        );
         assert!(seen.insert(key), "event of seq {seq} written twice");
     }
     assert!(
-        events.iter().any(|e| e["seq"].as_u64().unwrap() > stopped_at),
+        events
+            .iter()
+            .any(|e| e["seq"].as_u64().unwrap() > stopped_at),
         "the second run went on past the cursor"
     );
 }
@@ -272,15 +368,27 @@ async fn back_pressure_holds_the_source_until_the_stream_drains() {
     config.rescan_interval = None;
     let stream = redis.key("firehose_live");
     let (shutdown, task) = start(config);
-    wait_until(TIMEOUT, "the high-water mark", || async { redis.xlen(&stream).await >= 100 }).await;
+    wait_until(TIMEOUT, "the high-water mark", || async {
+        redis.xlen(&stream).await >= 100
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let held = redis.xlen(&stream).await;
-    assert!(held < 100 + 50, "the source paused near the mark ({held} entries)");
+    assert!(
+        held < 100 + 50,
+        "the source paused near the mark ({held} entries)"
+    );
     let cursor: u64 = redis.get(&firehose_cursor).await.unwrap().parse().unwrap();
     assert!(cursor < head, "not at the head while held");
     // Drain the stream as consumers would; the source goes on to the head.
     wait_until(TIMEOUT, "the head after draining", || async {
-        let _: () = redis::cmd("XTRIM").arg(&stream).arg("MAXLEN").arg(0).query_async(&mut redis.conn.clone()).await.unwrap();
+        let _: () = redis::cmd("XTRIM")
+            .arg(&stream)
+            .arg("MAXLEN")
+            .arg(0)
+            .query_async(&mut redis.conn.clone())
+            .await
+            .unwrap();
         cursor_at(&redis, &firehose_cursor, head).await
     })
     .await;
@@ -297,10 +405,14 @@ async fn only_claimed_collections_are_queued() {
     let firehose_cursor = cursor_key(&redis, "firehose_live", &host);
     redis.set(&firehose_cursor, "0").await;
     let mut config = config(&redis, &host);
-    config.collections = CollectionSource::List(vec!["app.bsky.feed.post".into(), "app.bsky.graph.*".into()]);
+    config.collections =
+        CollectionSource::List(vec!["app.bsky.feed.post".into(), "app.bsky.graph.*".into()]);
     config.rescan_interval = None;
     let (shutdown, task) = start(config);
-    wait_until(TIMEOUT, "the firehose head", || cursor_at(&redis, &firehose_cursor, head)).await;
+    wait_until(TIMEOUT, "the firehose head", || {
+        cursor_at(&redis, &firehose_cursor, head)
+    })
+    .await;
     shutdown.cancel();
     task.await.unwrap();
     let events = redis.json(&redis.key("firehose_live"), "event").await;
@@ -309,6 +421,11 @@ async fn only_claimed_collections_are_queued() {
         .filter_map(|e| e["collection"].as_str().map(str::to_owned))
         .collect();
     assert!(collections.contains("app.bsky.feed.post"));
-    assert!(collections.iter().all(|c| c == "app.bsky.feed.post" || c.starts_with("app.bsky.graph.")), "{collections:?}");
+    assert!(
+        collections
+            .iter()
+            .all(|c| c == "app.bsky.feed.post" || c.starts_with("app.bsky.graph.")),
+        "{collections:?}"
+    );
     assert!(!collections.contains("app.bsky.feed.like"));
 }

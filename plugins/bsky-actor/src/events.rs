@@ -13,7 +13,11 @@ use sluice_plugin_sdk::types::{AccountEvent, Cell, IdentityEvent, RowOp, RowQuer
 use sluice_plugin_sdk::{Context, Error, delete, upsert};
 
 /// Indexes an identity event. `now` is the time written to `actor.indexedAt`.
-pub fn identity(ctx: &mut Context<'_>, event: &IdentityEvent, now: &str) -> Result<Vec<RowOp>, Error> {
+pub fn identity(
+    ctx: &mut Context<'_>,
+    event: &IdentityEvent,
+    now: &str,
+) -> Result<Vec<RowOp>, Error> {
     let handle = event.handle.as_ref().map(|handle| handle.to_lowercase());
     let mut ops = Vec::new();
     if let Some(handle) = &handle {
@@ -25,8 +29,10 @@ pub fn identity(ctx: &mut Context<'_>, event: &IdentityEvent, now: &str) -> Resu
         })?;
         for holder in holders {
             let mut values = holder.into_iter();
-            if let (Some(Value::Text(did)), Some(Value::Text(indexed_at) | Value::Timestamp(indexed_at))) =
-                (values.next(), values.next())
+            if let (
+                Some(Value::Text(did)),
+                Some(Value::Text(indexed_at) | Value::Timestamp(indexed_at)),
+            ) = (values.next(), values.next())
                 && did != event.did
             {
                 ops.push(
@@ -55,7 +61,9 @@ pub fn account(ctx: &mut Context<'_>, event: &AccountEvent) -> Result<Vec<RowOp>
     if !event.active && status == "deleted" {
         return Ok(vec![
             delete("actor").matching("did", event.did.as_str()).into(),
-            delete("notification").matching("did", event.did.as_str()).into(),
+            delete("notification")
+                .matching("did", event.did.as_str())
+                .into(),
         ]);
     }
     let upstream = if event.active {
@@ -74,8 +82,10 @@ pub fn account(ctx: &mut Context<'_>, event: &AccountEvent) -> Result<Vec<RowOp>
         columns: vec!["indexedAt".into()],
         limit: 1,
     })?;
-    let Some(Value::Text(indexed_at) | Value::Timestamp(indexed_at)) =
-        rows.into_iter().next().and_then(|row| row.into_iter().next())
+    let Some(Value::Text(indexed_at) | Value::Timestamp(indexed_at)) = rows
+        .into_iter()
+        .next()
+        .and_then(|row| row.into_iter().next())
     else {
         return Ok(Vec::new());
     };

@@ -12,9 +12,9 @@ pub mod profile;
 pub mod records;
 pub mod tables;
 
+use sluice_plugin_sdk::decode;
 use sluice_plugin_sdk::prelude::*;
 use sluice_plugin_sdk::types::{Action, RecordOp};
-use sluice_plugin_sdk::decode;
 
 /// `app.bsky.actor.profile`.
 pub const PROFILE: &str = "app.bsky.actor.profile";

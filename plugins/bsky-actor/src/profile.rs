@@ -45,8 +45,14 @@ pub fn index_profile(op: &RecordOp) -> Result<Vec<RowOp>, Error> {
             .set("creator", op.did.as_str())
             .set("displayName", profile.display_name.clone())
             .set("description", profile.description.clone())
-            .set("avatarCid", profile.avatar.as_ref().and_then(Blob::cid_string))
-            .set("bannerCid", profile.banner.as_ref().and_then(Blob::cid_string))
+            .set(
+                "avatarCid",
+                profile.avatar.as_ref().and_then(Blob::cid_string),
+            )
+            .set(
+                "bannerCid",
+                profile.banner.as_ref().and_then(Blob::cid_string),
+            )
             .set(
                 "joinedViaStarterPackUri",
                 joined.map(|pack| pack.uri.as_str()),

@@ -33,7 +33,11 @@ fn actor() -> TableBuilder {
         .column("indexedAt", ColumnKind::Timestamp)
         .nullable("takedownRef", ColumnKind::Text)
         .nullable("upstreamStatus", ColumnKind::Text)
-        .defaulted("trustedVerifier", ColumnKind::Boolean, Value::Boolean(false))
+        .defaulted(
+            "trustedVerifier",
+            ColumnKind::Boolean,
+            Value::Boolean(false),
+        )
         .nullable("ageAssuranceStatus", ColumnKind::Text)
         .nullable("ageAssuranceLastInitiatedAt", ColumnKind::Timestamp)
         .nullable("ageAssuranceAccess", ColumnKind::Text)

@@ -162,7 +162,9 @@ fn has_timezone(text: &str) -> bool {
     });
     let abbreviation = text
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .any(|token| (3..=4).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_uppercase()));
+        .any(|token| {
+            (3..=4).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_uppercase())
+        });
     offset || zulu || abbreviation
 }
 
@@ -222,10 +224,7 @@ mod tests {
         ("2024-01-01T00:00Z", "2024-01-01T00:00:00.000Z"),
         ("2024-01-01 10:00:00Z", "2024-01-01T10:00:00.000Z"),
         ("2024-13-01T00:00:00Z", EPOCH),
-        (
-            "9999-12-31T23:59:59.999+00:00",
-            "9999-12-31T23:59:59.999Z",
-        ),
+        ("9999-12-31T23:59:59.999+00:00", "9999-12-31T23:59:59.999Z"),
         ("0000-01-01T00:00:00+01:00", EPOCH),
         (
             "2024-01-01T00:00:00.123456789+14:00",

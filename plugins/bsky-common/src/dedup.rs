@@ -111,10 +111,11 @@ pub fn index<D: Deduplicated>(ctx: &mut Context<'_>, op: &RecordOp) -> Result<Ve
         (Action::Delete, _) | (_, None) => None,
         (_, Some(stored)) => Some((stored.cid.as_str(), decode::<D::Record>(&stored.body)?)),
     };
-    let previous = op
-        .previous
-        .as_ref()
-        .and_then(|stored| decode::<D::Record>(&stored.body).ok().map(|r| (stored.cid.as_str(), r)));
+    let previous = op.previous.as_ref().and_then(|stored| {
+        decode::<D::Record>(&stored.body)
+            .ok()
+            .map(|r| (stored.cid.as_str(), r))
+    });
     match new {
         Some((cid, record)) => {
             if !D::check(&op.did, &record)? {
@@ -124,7 +125,11 @@ pub fn index<D: Deduplicated>(ctx: &mut Context<'_>, op: &RecordOp) -> Result<Ve
             }
             index_live::<D>(ctx, &info, &info.entry(cid, &record))
         }
-        None => index_deleted::<D>(ctx, &info, previous.as_ref().map(|(cid, r)| info.entry(cid, r))),
+        None => index_deleted::<D>(
+            ctx,
+            &info,
+            previous.as_ref().map(|(cid, r)| info.entry(cid, r)),
+        ),
     }
 }
 
@@ -157,9 +162,19 @@ fn index_live<D: Deduplicated>(
             let (notes, repoint) = (notes?, repoint?);
             ops.push(delete(D::TABLE).matching("uri", holder.uri.as_str()).into());
             ops.push(delete_for_record(&holder.uri));
-            ops.push(duplicate_row(&holder.uri, &holder.cid, me.uri, &holder.indexed_at));
+            ops.push(duplicate_row(
+                &holder.uri,
+                &holder.cid,
+                me.uri,
+                &holder.indexed_at,
+            ));
             for other in repoint.iter().filter(|other| other.uri != me.uri) {
-                ops.push(duplicate_row(&other.uri, &other.cid, me.uri, &other.indexed_at));
+                ops.push(duplicate_row(
+                    &other.uri,
+                    &other.cid,
+                    me.uri,
+                    &other.indexed_at,
+                ));
             }
             ops.push(delete("duplicate_record").matching("uri", me.uri).into());
             ops.push(D::row(me));
@@ -245,9 +260,18 @@ fn index_deleted<D: Deduplicated>(
     } else {
         Vec::new()
     };
-    ops.push(delete("duplicate_record").matching("uri", promoted.uri.as_str()).into());
+    ops.push(
+        delete("duplicate_record")
+            .matching("uri", promoted.uri.as_str())
+            .into(),
+    );
     for other in duplicates.iter().filter(|other| other.uri != promoted.uri) {
-        ops.push(duplicate_row(&other.uri, &other.cid, &promoted.uri, &other.indexed_at));
+        ops.push(duplicate_row(
+            &other.uri,
+            &other.cid,
+            &promoted.uri,
+            &other.indexed_at,
+        ));
     }
     ops.push(D::row(&entry));
     ops.extend(notes.iter().map(Notification::upsert));

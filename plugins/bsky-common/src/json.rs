@@ -18,7 +18,8 @@ fn write(value: &Ipld, out: &mut String) {
         Ipld::Bool(flag) => out.push_str(if *flag { "true" } else { "false" }),
         Ipld::Integer(number) => out.push_str(&number.to_string()),
         Ipld::Float(number) => out.push_str(
-            &serde_json::Number::from_f64(*number).map_or_else(|| "null".to_owned(), |n| n.to_string()),
+            &serde_json::Number::from_f64(*number)
+                .map_or_else(|| "null".to_owned(), |n| n.to_string()),
         ),
         Ipld::String(text) => write_string(text, out),
         Ipld::Bytes(bytes) => {
@@ -72,7 +73,10 @@ fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
         (Some(x), Some(y)) => x.cmp(&y),
         (Some(_), None) => std::cmp::Ordering::Less,
         (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => a.len().cmp(&b.len()).then_with(|| a.as_bytes().cmp(b.as_bytes())),
+        (None, None) => a
+            .len()
+            .cmp(&b.len())
+            .then_with(|| a.as_bytes().cmp(b.as_bytes())),
     }
 }
 
@@ -125,6 +129,9 @@ mod tests {
             stringify(&value),
             "{\"2\":null,\"10\":1,\"b\":\"x\\\"\\n\\u0001é\",\"aa\":true}"
         );
-        assert_eq!(stringify(&Ipld::Bytes(vec![1, 2, 3, 4])), r#"{"$bytes":"AQIDBA"}"#);
+        assert_eq!(
+            stringify(&Ipld::Bytes(vec![1, 2, 3, 4])),
+            r#"{"$bytes":"AQIDBA"}"#
+        );
     }
 }

@@ -158,9 +158,13 @@ mod tests {
         recipients.notify(note("did:plc:c", "reply"));
         let list = recipients.into_vec();
         assert_eq!(
-            list.iter().map(|n| (n.did.as_str(), n.reason)).collect::<Vec<_>>(),
+            list.iter()
+                .map(|n| (n.did.as_str(), n.reason))
+                .collect::<Vec<_>>(),
             vec![("did:plc:b", "mention"), ("did:plc:c", "reply")]
         );
-        assert!(matches!(list[0].upsert(), RowOp::Upsert(u) if u.conflict == ["recordUri", "did", "reason"]));
+        assert!(
+            matches!(list[0].upsert(), RowOp::Upsert(u) if u.conflict == ["recordUri", "did", "reason"])
+        );
     }
 }

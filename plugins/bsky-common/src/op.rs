@@ -67,8 +67,9 @@ pub fn refuse_nul(ops: Vec<RowOp>) -> Result<Vec<RowOp>, sluice_plugin_sdk::Erro
     let bad = |value: &Value| match value {
         Value::Text(text) | Value::Timestamp(text) => text.contains('\0'),
         // jsonb refuses the escape `\u0000` in strings.
-        Value::Json(text) => serde_json::from_str::<serde_json::Value>(text)
-            .map_or(true, |json| json_has_nul(&json)),
+        Value::Json(text) => {
+            serde_json::from_str::<serde_json::Value>(text).map_or(true, |json| json_has_nul(&json))
+        }
         Value::TextList(list) => list.iter().any(|text| text.contains('\0')),
         _ => false,
     };

@@ -69,7 +69,11 @@ pub fn index_gate(kind: GateKind, op: &RecordOp) -> Result<Vec<RowOp>, Error> {
         (_, Some(stored)) => Some(stored),
     };
     let Some(stored) = record else {
-        return Ok(vec![delete(kind.table()).matching("uri", info.uri.as_str()).into()]);
+        return Ok(vec![
+            delete(kind.table())
+                .matching("uri", info.uri.as_str())
+                .into(),
+        ]);
     };
     let gate: GateFields = decode(&stored.body)?;
     // Decoding the full record checks the rest of its shape.
@@ -103,14 +107,19 @@ pub fn index_gate(kind: GateKind, op: &RecordOp) -> Result<Vec<RowOp>, Error> {
 /// (and names this post), `Some(false)` after the gate was deleted, `None` when never seen.
 /// The post always awaits its gate, so that it is re-run when the gate is created, updated or
 /// deleted.
-pub fn own_gate(ctx: &mut Context<'_>, post_uri: &str, kind: GateKind) -> Result<Option<bool>, Error> {
+pub fn own_gate(
+    ctx: &mut Context<'_>,
+    post_uri: &str,
+    kind: GateKind,
+) -> Result<Option<bool>, Error> {
     let uri = gate_uri(post_uri, kind.collection());
     if uri == post_uri {
         return Ok(None);
     }
     ctx.await_record(&uri);
     if let Some(stored) = ctx.record(&uri)? {
-        let names_this_post = decode::<GateFields>(&stored.body).is_ok_and(|gate| gate.post == post_uri);
+        let names_this_post =
+            decode::<GateFields>(&stored.body).is_ok_and(|gate| gate.post == post_uri);
         return Ok(names_this_post.then_some(true));
     }
     // Absent: deleted (a tombstone row) or never seen?
@@ -147,7 +156,8 @@ pub fn thread_verdict(
     let gate = ctx.record_as::<Threadgate>(&gate_uri);
     let root = ctx.record_as::<Post>(root_uri);
     let (gate, root) = (gate?, root?);
-    let Some(gate) = gate.filter(|gate| normalize_datetime_always(&gate.created_at).as_str() <= created_at)
+    let Some(gate) =
+        gate.filter(|gate| normalize_datetime_always(&gate.created_at).as_str() <= created_at)
     else {
         return Ok(ThreadVerdict::default());
     };
@@ -159,7 +169,9 @@ pub fn thread_verdict(
             hidden_replies,
         });
     };
-    let mentioned = allow.iter().any(|rule| matches!(rule, AllowRule::Mention {}))
+    let mentioned = allow
+        .iter()
+        .any(|rule| matches!(rule, AllowRule::Mention {}))
         && root.as_ref().is_some_and(|root| {
             mentions(root.facets.as_deref().unwrap_or_default()).any(|did| did == replier)
         });

@@ -124,7 +124,11 @@ fn interaction_notifications(
     if subject_author == entry.did {
         return Ok(Vec::new());
     }
-    let sort_at = least(&normalize_datetime_always(&record.created_at), entry.indexed_at).to_owned();
+    let sort_at = least(
+        &normalize_datetime_always(&record.created_at),
+        entry.indexed_at,
+    )
+    .to_owned();
     let note = |did: &str, reason: &'static str, subject: &str| Notification {
         did: did.to_owned(),
         author: entry.did.to_owned(),

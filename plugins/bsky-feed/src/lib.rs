@@ -24,6 +24,16 @@ pub const REPOST: &str = "app.bsky.feed.repost";
 /// `app.bsky.feed.generator`.
 pub const GENERATOR: &str = "app.bsky.feed.generator";
 
+/// Every collection the plugin claims.
+pub const COLLECTIONS: [&str; 6] = [
+    sluice_bsky_common::uri::POST,
+    LIKE,
+    REPOST,
+    GENERATOR,
+    sluice_bsky_common::uri::THREADGATE,
+    sluice_bsky_common::uri::POSTGATE,
+];
+
 /// The plugin.
 #[derive(Debug)]
 pub struct BskyFeed;

@@ -18,7 +18,9 @@ use sluice_bsky_common::uri::{POST, authority, is_post_uri};
 use sluice_plugin_sdk::types::{Action, Cell, RecordOp, RowOp, RowQuery, Value};
 use sluice_plugin_sdk::{Context, Error, decode, delete, upsert};
 
-use crate::gates::{GateKind, ThreadVerdict, muters, own_gate, thread_verdict, violates_embedding_rules};
+use crate::gates::{
+    GateKind, ThreadVerdict, muters, own_gate, thread_verdict, violates_embedding_rules,
+};
 use crate::records::{Embed, External, GalleryItem, Image, Media, Post, ReplyRef};
 
 /// How many ancestors a reply notifies (the reference's `REPLY_NOTIF_DEPTH` 5: heights 1–4).
@@ -143,7 +145,8 @@ fn project(
         (Some(reply), true) => Some(muters(ctx, &reply.root.uri)),
         _ => None,
     };
-    let embedding = quoted.map(|quoted| violates_embedding_rules(ctx, did, &quoted.uri, &created_at));
+    let embedding =
+        quoted.map(|quoted| violates_embedding_rules(ctx, did, &quoted.uri, &created_at));
     let quote_muters = match (quoted, notify) {
         (Some(quoted), true) => Some(quoted_thread_muters(ctx, &quoted.uri)),
         _ => None,
@@ -197,7 +200,13 @@ fn project(
             .set("sortAt", timestamp(&sort_at))
             .into(),
     ];
-    ops.extend(embed_rows(uri, cid, &created_at, indexed_at, post.embed.as_ref())?);
+    ops.extend(embed_rows(
+        uri,
+        cid,
+        &created_at,
+        indexed_at,
+        post.embed.as_ref(),
+    )?);
     if let Some(reply) = &post.reply
         && !reply.parent.uri.is_empty()
         && authority(&reply.root.uri) == Some(did)
@@ -271,10 +280,13 @@ fn ancestors(ctx: &mut Context<'_>, reply: &ReplyRef) -> Result<Vec<Ancestor>, E
         });
         let (post, flag) = (post?, flag?);
         let post = post.and_then(|stored| decode::<Post>(&stored.body).ok());
-        let flag = flag.into_iter().next().map(|row| match row.into_iter().next() {
-            Some(Value::Boolean(flag)) => Some(flag),
-            _ => None,
-        });
+        let flag = flag
+            .into_iter()
+            .next()
+            .map(|row| match row.into_iter().next() {
+                Some(Value::Boolean(flag)) => Some(flag),
+                _ => None,
+            });
         next = post
             .as_ref()
             .and_then(|post| post.reply.as_ref())
@@ -300,9 +312,7 @@ fn is_invalid_reply(reply: &ReplyRef, chain: &[Ancestor]) -> bool {
     };
     match &parent.post {
         None => true,
-        Some(parent_post) => {
-            link_is_bad(reply, parent_post) || ancestor_is_invalid(chain, 0)
-        }
+        Some(parent_post) => link_is_bad(reply, parent_post) || ancestor_is_invalid(chain, 0),
     }
 }
 
@@ -327,17 +337,18 @@ fn ancestor_is_invalid(chain: &[Ancestor], index: usize) -> bool {
         // A root post: never an invalid reply.
         return false;
     };
-    match ancestor.flag {
-        // Stored as valid: trusted.
-        Some(None | Some(false)) => return false,
-        Some(Some(true)) | None => {}
+    // Stored as valid: trusted.
+    if let Some(None | Some(false)) = ancestor.flag {
+        return false;
     }
     match chain.get(index + 1) {
         // Not read (beyond the walk's depth): keep what was stored; or not indexed.
         None => true,
         Some(next) => match &next.post {
             None => true,
-            Some(next_post) => link_is_bad(reply, next_post) || ancestor_is_invalid(chain, index + 1),
+            Some(next_post) => {
+                link_is_bad(reply, next_post) || ancestor_is_invalid(chain, index + 1)
+            }
         },
     }
 }
@@ -416,7 +427,11 @@ fn notifications(input: &NotificationInput<'_>) -> Vec<Notification> {
         recipients.notify(note(author, "quote", Some(&quoted.uri)));
     }
     if input.violates_thread_gate {
-        return recipients.into_vec().into_iter().filter(|n| !muted(n)).collect();
+        return recipients
+            .into_vec()
+            .into_iter()
+            .filter(|n| !muted(n))
+            .collect();
     }
     let mut ancestor_uris: Vec<&str> = Vec::new();
     for ancestor in input.ancestors {
@@ -443,11 +458,20 @@ fn notifications(input: &NotificationInput<'_>) -> Vec<Notification> {
         if let Some(author) = authority(ancestor) {
             recipients.notify(note(author, "reply", Some(ancestor)));
         }
-        if input.verdict.hidden_replies.iter().any(|hidden| hidden == ancestor) {
+        if input
+            .verdict
+            .hidden_replies
+            .iter()
+            .any(|hidden| hidden == ancestor)
+        {
             break;
         }
     }
-    recipients.into_vec().into_iter().filter(|n| !muted(n)).collect()
+    recipients
+        .into_vec()
+        .into_iter()
+        .filter(|n| !muted(n))
+        .collect()
 }
 
 /// The embed rows of a post: `post_embed_*` by kind, and a `quote` row when it quotes a post.
@@ -560,7 +584,10 @@ fn external_row(uri: &str, external: &External) -> RowOp {
         .set("uri", external.uri.as_str())
         .set("title", external.title.as_str())
         .set("description", external.description.as_str())
-        .set("thumbCid", external.thumb.as_ref().and_then(Blob::cid_string))
+        .set(
+            "thumbCid",
+            external.thumb.as_ref().and_then(Blob::cid_string),
+        )
         .into()
 }
 

@@ -4,11 +4,10 @@
 use sluice_bsky_common::tables::{
     RECORD, duplicate_record, notification, post_agg, profile_agg, thread_mute,
 };
-use sluice_bsky_common::uri::{POST, POSTGATE, THREADGATE};
 use sluice_plugin_sdk::types::{Aggregate, Cell, ColumnKind, PluginInfo, Value};
 use sluice_plugin_sdk::{PluginInfoBuilder, TableBuilder, table};
 
-use crate::{GENERATOR, LIKE, REPOST};
+use crate::COLLECTIONS;
 
 /// The plugin's name.
 pub const NAME: &str = "bsky_feed";
@@ -16,7 +15,7 @@ pub const NAME: &str = "bsky_feed";
 /// The declaration.
 pub fn describe() -> PluginInfo {
     let mut builder = PluginInfoBuilder::new(NAME, env!("CARGO_PKG_VERSION"));
-    for collection in [POST, LIKE, REPOST, GENERATOR, THREADGATE, POSTGATE] {
+    for collection in COLLECTIONS {
         builder = builder.collection(collection);
     }
     for table in [

@@ -39,12 +39,21 @@ fn a_gate_flags_its_post_until_deleted() {
     let root = post_uri(ALICE, "3kroot");
     let tg = gate_uri(&root, "app.bsky.feed.threadgate");
     Write::create(&root, post("root", T0), T0).apply(&mut host);
-    assert_eq!(post_row(&host, &root).get("hasThreadGate"), Some(&Value::Null));
+    assert_eq!(
+        post_row(&host, &root).get("hasThreadGate"),
+        Some(&Value::Null)
+    );
     Write::create(&tg, threadgate(&root, json!([]), T1), T1).apply(&mut host);
-    assert_eq!(post_row(&host, &root).get("hasThreadGate"), Some(&Value::Boolean(true)));
+    assert_eq!(
+        post_row(&host, &root).get("hasThreadGate"),
+        Some(&Value::Boolean(true))
+    );
     assert_eq!(host.rows("thread_gate").len(), 1);
     Write::delete(&tg, T2).apply(&mut host);
-    assert_eq!(post_row(&host, &root).get("hasThreadGate"), Some(&Value::Boolean(false)));
+    assert_eq!(
+        post_row(&host, &root).get("hasThreadGate"),
+        Some(&Value::Boolean(false))
+    );
     assert!(host.rows("thread_gate").is_empty());
 }
 
@@ -93,10 +102,22 @@ fn replies_gated_before_they_were_written_violate_in_every_order() {
         write.apply(&mut host);
     }
     assert_eq!(host.dump(&[]), dump);
-    assert_eq!(post_row(&host, &early).get("violatesThreadGate"), Some(&Value::Null));
-    assert_eq!(post_row(&host, &late).get("violatesThreadGate"), Some(&Value::Boolean(true)));
-    assert_eq!(post_row(&host, &own).get("violatesThreadGate"), Some(&Value::Null));
-    assert_eq!(post_row(&host, &root).get("hasThreadGate"), Some(&Value::Boolean(true)));
+    assert_eq!(
+        post_row(&host, &early).get("violatesThreadGate"),
+        Some(&Value::Null)
+    );
+    assert_eq!(
+        post_row(&host, &late).get("violatesThreadGate"),
+        Some(&Value::Boolean(true))
+    );
+    assert_eq!(
+        post_row(&host, &own).get("violatesThreadGate"),
+        Some(&Value::Null)
+    );
+    assert_eq!(
+        post_row(&host, &root).get("hasThreadGate"),
+        Some(&Value::Boolean(true))
+    );
     // replyCount leaves out the violating reply.
     let agg = host
         .rows("post_agg")
@@ -106,7 +127,11 @@ fn replies_gated_before_they_were_written_violate_in_every_order() {
     assert_eq!(agg.get("replyCount"), Some(&Value::Integer(1)));
     // The violating reply notifies nobody.
     assert!(
-        !host.rows("notification").iter().any(|r| r.get("recordUri").and_then(value_text).as_deref() == Some(late.as_str())),
+        !host.rows("notification").iter().any(|r| r
+            .get("recordUri")
+            .and_then(value_text)
+            .as_deref()
+            == Some(late.as_str())),
         "{dump}"
     );
 }
@@ -152,9 +177,18 @@ fn follower_and_list_rules() {
     for (uri, text) in [(&bob, "follower"), (&carol, "stranger"), (&dan, "listed")] {
         Write::create(uri, reply(text, &root, &root, T2), T2).apply(&mut host);
     }
-    assert_eq!(post_row(&host, &bob).get("violatesThreadGate"), Some(&Value::Null));
-    assert_eq!(post_row(&host, &carol).get("violatesThreadGate"), Some(&Value::Boolean(true)));
-    assert_eq!(post_row(&host, &dan).get("violatesThreadGate"), Some(&Value::Null));
+    assert_eq!(
+        post_row(&host, &bob).get("violatesThreadGate"),
+        Some(&Value::Null)
+    );
+    assert_eq!(
+        post_row(&host, &carol).get("violatesThreadGate"),
+        Some(&Value::Boolean(true))
+    );
+    assert_eq!(
+        post_row(&host, &dan).get("violatesThreadGate"),
+        Some(&Value::Null)
+    );
 }
 
 #[test]
@@ -181,7 +215,10 @@ fn mention_rule_and_hidden_replies() {
     Write::create(&hidden, reply("mentioned", &root, &root, T1), T1).apply(&mut host);
     let below = post_uri(CAROL, "3kbelow");
     Write::create(&below, reply("below", &root, &hidden, T2), T2).apply(&mut host);
-    assert_eq!(post_row(&host, &hidden).get("violatesThreadGate"), Some(&Value::Null));
+    assert_eq!(
+        post_row(&host, &hidden).get("violatesThreadGate"),
+        Some(&Value::Null)
+    );
     // Carol's reply below her own hidden reply notifies nobody: she is the parent's author,
     // and nobody above a hidden reply is notified.
     let notified: Vec<String> = host
@@ -215,9 +252,18 @@ fn quotes_and_post_gates_in_every_order() {
         write.apply(&mut host);
     }
     assert_eq!(host.dump(&[]), dump);
-    assert_eq!(post_row(&host, &before).get("violatesEmbeddingRules"), Some(&Value::Null));
-    assert_eq!(post_row(&host, &after).get("violatesEmbeddingRules"), Some(&Value::Boolean(true)));
-    assert_eq!(post_row(&host, &target).get("hasPostGate"), Some(&Value::Boolean(true)));
+    assert_eq!(
+        post_row(&host, &before).get("violatesEmbeddingRules"),
+        Some(&Value::Null)
+    );
+    assert_eq!(
+        post_row(&host, &after).get("violatesEmbeddingRules"),
+        Some(&Value::Boolean(true))
+    );
+    assert_eq!(
+        post_row(&host, &target).get("hasPostGate"),
+        Some(&Value::Boolean(true))
+    );
     // Only the allowed quote notifies; both count.
     let quote_notes: Vec<String> = host
         .rows("notification")
@@ -244,19 +290,36 @@ fn a_reply_and_its_gate_in_one_batch() {
         (
             sluice_plugin_sdk::types::Action::Create,
             late.clone(),
-            Some((fake_cid("late"), json_record(&reply("late", &root, &root, T2)))),
+            Some((
+                fake_cid("late"),
+                json_record(&reply("late", &root, &root, T2)),
+            )),
             T2.to_owned(),
         ),
         (
             sluice_plugin_sdk::types::Action::Create,
             tg.clone(),
-            Some((fake_cid("tg"), json_record(&threadgate(&root, json!([]), T1)))),
+            Some((
+                fake_cid("tg"),
+                json_record(&threadgate(&root, json!([]), T1)),
+            )),
             T1.to_owned(),
         ),
     ]);
-    assert!(results.iter().all(|r| matches!(r, OpResult::Indexed { .. })), "{results:?}");
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, OpResult::Indexed { .. })),
+        "{results:?}"
+    );
     // The reply was answered before the gate was written; it awaited the gate and was
     // replayed after the batch.
-    assert_eq!(post_row(&host, &late).get("violatesThreadGate"), Some(&Value::Boolean(true)));
-    assert_eq!(post_row(&host, &root).get("hasThreadGate"), Some(&Value::Boolean(true)));
+    assert_eq!(
+        post_row(&host, &late).get("violatesThreadGate"),
+        Some(&Value::Boolean(true))
+    );
+    assert_eq!(
+        post_row(&host, &root).get("hasThreadGate"),
+        Some(&Value::Boolean(true))
+    );
 }

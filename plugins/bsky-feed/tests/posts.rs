@@ -30,7 +30,10 @@ fn a_post_writes_its_row_feed_item_count_and_mention() {
                     "features": [{"$type": "app.bsky.richtext.facet#mention", "did": BOB}]}]
     });
     let cid = fake_cid("post");
-    assert!(matches!(host.create(&uri, &cid, json_record(&record), T1), OpResult::Indexed { .. }));
+    assert!(matches!(
+        host.create(&uri, &cid, json_record(&record), T1),
+        OpResult::Indexed { .. }
+    ));
 
     let posts = host.rows("post");
     assert_eq!(posts.len(), 1);
@@ -38,7 +41,10 @@ fn a_post_writes_its_row_feed_item_count_and_mention() {
     assert_eq!(text(row, "uri").as_deref(), Some(uri.as_str()));
     assert_eq!(text(row, "cid").as_deref(), Some(cid.as_str()));
     assert_eq!(text(row, "creator").as_deref(), Some(ALICE));
-    assert_eq!(text(row, "createdAt").as_deref(), Some("2024-05-01T10:00:00.000Z"));
+    assert_eq!(
+        text(row, "createdAt").as_deref(),
+        Some("2024-05-01T10:00:00.000Z")
+    );
     assert_eq!(text(row, "indexedAt").as_deref(), Some(T1));
     assert_eq!(text(row, "langs").as_deref(), Some(r#"["en","fr"]"#));
     assert_eq!(text(row, "tags").as_deref(), Some(r#"["rust"]"#));
@@ -61,8 +67,14 @@ fn a_post_writes_its_row_feed_item_count_and_mention() {
     assert_eq!(text(&notes[0], "reason").as_deref(), Some("mention"));
     assert_eq!(notes[0].get("reasonSubject"), Some(&Value::Null));
     // The post awaits its own gates.
-    assert!(host.awaits().contains_key(&uri.replace("feed.post", "feed.threadgate")));
-    assert!(host.awaits().contains_key(&uri.replace("feed.post", "feed.postgate")));
+    assert!(
+        host.awaits()
+            .contains_key(&uri.replace("feed.post", "feed.threadgate"))
+    );
+    assert!(
+        host.awaits()
+            .contains_key(&uri.replace("feed.post", "feed.postgate"))
+    );
 }
 
 #[test]
@@ -126,7 +138,10 @@ fn embeds_and_quotes() {
         .iter()
         .map(|r| (text(r, "postUri").unwrap(), text(r, "position").unwrap()))
         .collect();
-    assert_eq!(positions, vec![(images.clone(), "0".into()), (images.clone(), "1".into())]);
+    assert_eq!(
+        positions,
+        vec![(images.clone(), "0".into()), (images.clone(), "1".into())]
+    );
     assert_eq!(text(&images_rows[1], "imageCid"), Some(fake_cid("i2")));
     assert_eq!(text(&images_rows[1], "alt").as_deref(), Some("two"));
 
@@ -140,7 +155,10 @@ fn embeds_and_quotes() {
     assert_eq!(videos[0].get("alt"), Some(&Value::Null));
 
     let gallery_rows = host.rows("post_embed_gallery_image");
-    let gallery_positions: Vec<String> = gallery_rows.iter().map(|r| text(r, "position").unwrap()).collect();
+    let gallery_positions: Vec<String> = gallery_rows
+        .iter()
+        .map(|r| text(r, "position").unwrap())
+        .collect();
     assert_eq!(gallery_positions, vec!["0", "2"]);
 
     let records = host.rows("post_embed_record");
@@ -149,16 +167,25 @@ fn embeds_and_quotes() {
     let quotes = host.rows("quote");
     assert_eq!(quotes.len(), 1);
     assert_eq!(text(&quotes[0], "uri").as_deref(), Some(quote.as_str()));
-    assert_eq!(text(&quotes[0], "subject").as_deref(), Some(quoted.as_str()));
+    assert_eq!(
+        text(&quotes[0], "subject").as_deref(),
+        Some(quoted.as_str())
+    );
     let agg = host.rows("post_agg");
-    let quoted_agg = agg.iter().find(|r| text(r, "uri").as_deref() == Some(quoted.as_str())).unwrap();
+    let quoted_agg = agg
+        .iter()
+        .find(|r| text(r, "uri").as_deref() == Some(quoted.as_str()))
+        .unwrap();
     assert_eq!(quoted_agg.get("quoteCount"), Some(&Value::Integer(1)));
 
     let notes = host.rows("notification");
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert_eq!(text(&notes[0], "reason").as_deref(), Some("quote"));
     assert_eq!(text(&notes[0], "did").as_deref(), Some(BOB));
-    assert_eq!(text(&notes[0], "reasonSubject").as_deref(), Some(quoted.as_str()));
+    assert_eq!(
+        text(&notes[0], "reasonSubject").as_deref(),
+        Some(quoted.as_str())
+    );
 }
 
 #[test]
@@ -186,8 +213,14 @@ fn replies_count_notify_and_record_op_thread_replies() {
     // Alice's reply in her own thread is an OP reply.
     let op_replies = host.rows("op_thread_reply");
     assert_eq!(op_replies.len(), 1);
-    assert_eq!(text(&op_replies[0], "uri").as_deref(), Some(second.as_str()));
-    assert_eq!(text(&op_replies[0], "parentUri").as_deref(), Some(first.as_str()));
+    assert_eq!(
+        text(&op_replies[0], "uri").as_deref(),
+        Some(second.as_str())
+    );
+    assert_eq!(
+        text(&op_replies[0], "parentUri").as_deref(),
+        Some(first.as_str())
+    );
 
     // Bob's reply notifies Alice; Alice's reply to Bob notifies Bob (not herself).
     let mut notes: Vec<(String, String, String, String)> = host
@@ -245,7 +278,11 @@ fn a_thread_comes_out_the_same_in_every_order() {
         Write::create(&a, reply("a", &root, &root, T1), T1),
         Write::create(&b, reply("b", &root, &a, T2), T2),
         Write::create(&c, reply("c", &root, &b, T3), T3),
-        Write::create(&d, reply("d", &root, &c, "2024-05-01T10:00:04.000Z"), "2024-05-01T10:00:04.000Z"),
+        Write::create(
+            &d,
+            reply("d", &root, &c, "2024-05-01T10:00:04.000Z"),
+            "2024-05-01T10:00:04.000Z",
+        ),
     ];
     let dump = same_in_every_order(&writes);
     // In commit order every reply is valid and notifies up to four ancestors' authors.
@@ -288,10 +325,25 @@ fn deleting_everything_leaves_only_counts_and_soft_deleted_op_replies() {
     for uri in [&quote, &reply_uri, &root] {
         Write::delete(uri, T3).apply(&mut host);
     }
-    for table in ["post", "feed_item", "post_embed_image", "post_embed_record", "quote", "notification"] {
-        assert!(host.rows(table).is_empty(), "{table}: {:?}", host.rows(table));
+    for table in [
+        "post",
+        "feed_item",
+        "post_embed_image",
+        "post_embed_record",
+        "quote",
+        "notification",
+    ] {
+        assert!(
+            host.rows(table).is_empty(),
+            "{table}: {:?}",
+            host.rows(table)
+        );
     }
-    for row in host.rows("post_agg").iter().chain(host.rows("profile_agg").iter()) {
+    for row in host
+        .rows("post_agg")
+        .iter()
+        .chain(host.rows("profile_agg").iter())
+    {
         for (column, value) in row {
             if column.ends_with("Count") {
                 assert_eq!(value, &Value::Integer(0), "{row:?}");
@@ -366,8 +418,18 @@ fn old_records_do_not_notify() {
     let mut host = host();
     let root = post_uri(ALICE, "3kroot");
     Write::create(&root, post("root", "2020-01-01T00:00:00.000Z"), T0).apply(&mut host);
-    Write::create(&post_uri(BOB, "3kold"), reply("old", &root, &root, "2020-01-02T00:00:00.000Z"), T1).apply(&mut host);
+    Write::create(
+        &post_uri(BOB, "3kold"),
+        reply("old", &root, &root, "2020-01-02T00:00:00.000Z"),
+        T1,
+    )
+    .apply(&mut host);
     assert!(host.rows("notification").is_empty());
-    Write::create(&post_uri(BOB, "3knew"), reply("new", &root, &root, "2024-04-30T00:00:00.000Z"), T1).apply(&mut host);
+    Write::create(
+        &post_uri(BOB, "3knew"),
+        reply("new", &root, &root, "2024-04-30T00:00:00.000Z"),
+        T1,
+    )
+    .apply(&mut host);
     assert_eq!(host.rows("notification").len(), 1);
 }

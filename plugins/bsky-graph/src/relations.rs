@@ -43,7 +43,10 @@ fn base(table: &str, entry: &Entry<'_, impl Sized>, created_at: &str) -> sluice_
         .key("uri", entry.uri)
         .set("cid", entry.cid)
         .set("creator", entry.did)
-        .set("createdAt", timestamp(&normalize_datetime_always(created_at)))
+        .set(
+            "createdAt",
+            timestamp(&normalize_datetime_always(created_at)),
+        )
         .set("indexedAt", timestamp(entry.indexed_at))
 }
 
@@ -116,7 +119,10 @@ impl Deduplicated for ListItemRelation {
     }
 
     fn natural_key(_did: &str, record: &ListItem) -> Vec<Cell> {
-        vec![cell("listUri", &record.list), cell("subjectDid", &record.subject)]
+        vec![
+            cell("listUri", &record.list),
+            cell("subjectDid", &record.subject),
+        ]
     }
 
     fn row(entry: &Entry<'_, ListItem>) -> RowOp {
@@ -243,9 +249,7 @@ fn is_plain_list_uri(subject: &str) -> bool {
     parsed.authority.starts_with("did:")
         && parsed.collection == LIST
         && !parsed.rkey.is_empty()
-        && !parsed
-            .rkey
-            .contains(|c: char| matches!(c, '/' | '?' | '#'))
+        && !parsed.rkey.contains(['/', '?', '#'])
         && !parsed.authority.contains(['?', '#'])
 }
 
@@ -258,8 +262,12 @@ mod tests {
         assert!(is_plain_list_uri("at://did:plc:a/app.bsky.graph.list/3k"));
         assert!(!is_plain_list_uri("at://alice.test/app.bsky.graph.list/3k"));
         assert!(!is_plain_list_uri("at://did:plc:a/app.bsky.feed.post/3k"));
-        assert!(!is_plain_list_uri("at://did:plc:a/app.bsky.graph.list/3k/x"));
-        assert!(!is_plain_list_uri("at://did:plc:a/app.bsky.graph.list/3k?x"));
+        assert!(!is_plain_list_uri(
+            "at://did:plc:a/app.bsky.graph.list/3k/x"
+        ));
+        assert!(!is_plain_list_uri(
+            "at://did:plc:a/app.bsky.graph.list/3k?x"
+        ));
         assert!(!is_plain_list_uri("at://did:plc:a/app.bsky.graph.list"));
     }
 }

@@ -17,10 +17,19 @@ pub fn describe() -> PluginInfo {
         builder = builder.collection(collection);
     }
     for table in [
-        relation("follow", "subjectDid").unique(["creator", "subjectDid"]).index(["creator"]).index(["subjectDid"]),
-        relation("actor_block", "subjectDid").unique(["creator", "subjectDid"]).index(["creator"]),
-        relation("list_block", "subjectUri").unique(["creator", "subjectUri"]).index(["creator"]),
-        relation("reference_list_opt_out", "subjectUri").unique(["creator", "subjectUri"]).index(["creator"]),
+        relation("follow", "subjectDid")
+            .unique(["creator", "subjectDid"])
+            .index(["creator"])
+            .index(["subjectDid"]),
+        relation("actor_block", "subjectDid")
+            .unique(["creator", "subjectDid"])
+            .index(["creator"]),
+        relation("list_block", "subjectUri")
+            .unique(["creator", "subjectUri"])
+            .index(["creator"]),
+        relation("reference_list_opt_out", "subjectUri")
+            .unique(["creator", "subjectUri"])
+            .index(["creator"]),
         list_item(),
         list(),
         starter_pack(),
@@ -31,7 +40,10 @@ pub fn describe() -> PluginInfo {
     ] {
         builder = builder.table(table);
     }
-    for (group_by, column) in [("subjectDid", "followersCount"), ("creator", "followsCount")] {
+    for (group_by, column) in [
+        ("subjectDid", "followersCount"),
+        ("creator", "followsCount"),
+    ] {
         builder = builder.aggregate(Aggregate {
             source: "follow".into(),
             group_by: group_by.into(),

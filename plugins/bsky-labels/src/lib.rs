@@ -11,9 +11,9 @@
 //!
 //! Build the component with `cargo build --release --target wasm32-wasip2 -p sluice-bsky-labels`.
 
+use sluice_plugin_sdk::is_datetime;
 use sluice_plugin_sdk::prelude::*;
 use sluice_plugin_sdk::types::{Cell, Label};
-use sluice_plugin_sdk::is_datetime;
 
 /// The plugin's name.
 pub const NAME: &str = "bsky_labels";
@@ -49,7 +49,9 @@ impl Plugin for BskyLabels {
         _ctx: &mut Context<'_>,
         _record: &Version<'_, serde::de::IgnoredAny>,
     ) -> Result<Vec<RowOp>, Error> {
-        Err(Error::Unsupported("bsky_labels indexes no records".to_owned()))
+        Err(Error::Unsupported(
+            "bsky_labels indexes no records".to_owned(),
+        ))
     }
 
     fn index_event(ctx: &mut Context<'_>, event: &NetworkEvent) -> Result<Vec<RowOp>, Error> {
@@ -65,12 +67,17 @@ impl Plugin for BskyLabels {
 /// Writes a label unless a label of the same key with a `cts` as new or newer is stored.
 pub fn index_label(ctx: &mut Context<'_>, label: &Label) -> Result<Vec<RowOp>, Error> {
     if !is_datetime(&label.cts) {
-        return Err(Error::invalid(format_args!("cts {:?} is not a datetime", label.cts)));
+        return Err(Error::invalid(format_args!(
+            "cts {:?} is not a datetime",
+            label.cts
+        )));
     }
     if let Some(exp) = &label.exp
         && !is_datetime(exp)
     {
-        return Err(Error::invalid(format_args!("exp {exp:?} is not a datetime")));
+        return Err(Error::invalid(format_args!(
+            "exp {exp:?} is not a datetime"
+        )));
     }
     let cid = label.cid.clone().unwrap_or_default();
     let key = [

@@ -55,6 +55,10 @@ impl PluginHandle {
     }
 }
 
+/// One operation of [`Host::batch`]: action, AT-URI, `(cid, DAG-CBOR body)` (none for a
+/// delete) and `indexedAt`.
+pub type BatchOp = (Action, String, Option<(String, Vec<u8>)>, String);
+
 /// What became of one operation or event.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OpResult {
@@ -143,12 +147,24 @@ impl Host {
 
     /// Creates a record (body as DAG-CBOR, see [`json_record`]).
     pub fn create(&mut self, uri: &str, cid: &str, body: Vec<u8>, indexed_at: &str) -> OpResult {
-        self.write(Action::Create, uri, Some((cid, body)), indexed_at, Source::Live)
+        self.write(
+            Action::Create,
+            uri,
+            Some((cid, body)),
+            indexed_at,
+            Source::Live,
+        )
     }
 
     /// Updates a record.
     pub fn update(&mut self, uri: &str, cid: &str, body: Vec<u8>, indexed_at: &str) -> OpResult {
-        self.write(Action::Update, uri, Some((cid, body)), indexed_at, Source::Live)
+        self.write(
+            Action::Update,
+            uri,
+            Some((cid, body)),
+            indexed_at,
+            Source::Live,
+        )
     }
 
     /// Deletes a record.
@@ -174,11 +190,13 @@ impl Host {
     /// Runs a batch: every operation is answered from the state before the batch (as the
     /// indexer answers a batch's lookups before writing it), then all are applied in order,
     /// then the replays run.
-    pub fn batch(&mut self, ops: Vec<(Action, String, Option<(String, Vec<u8>)>, String)>) -> Vec<OpResult> {
+    pub fn batch(&mut self, ops: Vec<BatchOp>) -> Vec<OpResult> {
         let record_ops: Vec<RecordOp> = ops
             .iter()
             .map(|(action, uri, record, indexed_at)| {
-                let record = record.as_ref().map(|(cid, body)| (cid.as_str(), body.clone()));
+                let record = record
+                    .as_ref()
+                    .map(|(cid, body)| (cid.as_str(), body.clone()));
                 self.record_op(*action, uri, record, indexed_at, Source::Live)
             })
             .collect();
@@ -228,7 +246,7 @@ impl Host {
             let result = match result {
                 OpResult::Indexed { ops, awaits } => match self.tables.apply_all(&ops) {
                     Ok(()) => {
-                        self.recount();
+                        self.recount(&ops);
                         OpResult::Indexed { ops, awaits }
                     }
                     Err(error) => OpResult::Parked(error),
@@ -335,15 +353,14 @@ impl Host {
 
     fn answer(&self, lookup: &Lookup) -> Found {
         match lookup {
-            Lookup::Record(uri) => Found::Record(
-                self.records
-                    .get(uri)
-                    .filter(|stored| !stored.deleted)
-                    .map(|stored| StoredRecord {
+            Lookup::Record(uri) => {
+                Found::Record(self.records.get(uri).filter(|stored| !stored.deleted).map(
+                    |stored| StoredRecord {
                         cid: stored.cid.clone(),
                         body: stored.body.clone(),
-                    }),
-            ),
+                    },
+                ))
+            }
             Lookup::Rows(query) if query.table == "record" => {
                 let uri = query.matching.iter().find(|cell| cell.column == "uri");
                 let rows = uri
@@ -379,7 +396,7 @@ impl Host {
         let result = match result {
             OpResult::Indexed { ops, awaits } => match self.tables.apply_all(&ops) {
                 Ok(()) => {
-                    self.recount();
+                    self.recount(&ops);
                     self.set_awaits(&uri, &awaits);
                     self.store(op, &uri);
                     OpResult::Indexed { ops, awaits }
@@ -464,8 +481,7 @@ impl Host {
             for waiter in waiting {
                 guard += 1;
                 assert!(guard < 10_000, "replays do not settle");
-                let Some(stored) = self.records.get(&waiter).filter(|s| !s.deleted).cloned()
-                else {
+                let Some(stored) = self.records.get(&waiter).filter(|s| !s.deleted).cloned() else {
                     self.set_awaits(&waiter, &[]);
                     continue;
                 };
@@ -490,10 +506,23 @@ impl Host {
         }
     }
 
-    /// Recomputes every declared aggregate from the rows (exact counts, as the host keeps).
-    fn recount(&mut self) {
-        for aggregate in self.aggregates.clone() {
-            self.tables.recount(&aggregate);
+    /// Recomputes the declared aggregates over the tables `ops` touched, from the rows (exact
+    /// counts, as the host keeps them).
+    fn recount(&mut self, ops: &[RowOp]) {
+        let touched: BTreeSet<&str> = ops
+            .iter()
+            .map(|op| match op {
+                RowOp::Upsert(upsert) => upsert.table.as_str(),
+                RowOp::Delete(delete) => delete.table.as_str(),
+                RowOp::Increment(increment) => increment.table.as_str(),
+            })
+            .collect();
+        for aggregate in &self.aggregates {
+            if touched.contains(aggregate.source.as_str())
+                || touched.contains(aggregate.target.as_str())
+            {
+                self.tables.recount(aggregate);
+            }
         }
     }
 }
@@ -541,8 +570,11 @@ fn to_ipld(value: &serde_json::Value) -> ipld_core::ipld::Ipld {
 /// A valid CID (identity multihash of `seed`), for records and blobs in tests.
 pub fn fake_cid(seed: &str) -> String {
     let bytes = seed.as_bytes();
-    let hash = cid::multihash::Multihash::<64>::wrap(0x00, bytes.get(..bytes.len().min(64)).unwrap_or_default())
-        .unwrap_or_default();
+    let hash = cid::multihash::Multihash::<64>::wrap(
+        0x00,
+        bytes.get(..bytes.len().min(64)).unwrap_or_default(),
+    )
+    .unwrap_or_default();
     cid::Cid::new_v1(0x71, hash).to_string()
 }
 

@@ -57,6 +57,11 @@ impl Tables {
             });
     }
 
+    /// The names of the declared tables, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.tables.keys().cloned().collect()
+    }
+
     /// The rows of a table, in primary-key order.
     pub fn rows(&self, table: &str) -> Vec<Row> {
         let Some(state) = self.tables.get(table) else {
@@ -89,7 +94,11 @@ impl Tables {
             }
             RowOp::Increment(increment) => {
                 let state = self.state(&increment.table)?;
-                match state.rows.iter_mut().find(|row| matches(row, &increment.key)) {
+                match state
+                    .rows
+                    .iter_mut()
+                    .find(|row| matches(row, &increment.key))
+                {
                     Some(row) => {
                         let current = match row.get(&increment.column) {
                             Some(Value::Integer(n)) => *n,
@@ -124,11 +133,23 @@ impl Tables {
         let state = self.state(&upsert.table)?;
         let declaration = &state.declaration;
         for assignment in &upsert.assignments {
-            let Some(column) = declaration.columns.iter().find(|c| c.name == assignment.column)
+            let Some(column) = declaration
+                .columns
+                .iter()
+                .find(|c| c.name == assignment.column)
             else {
-                return Err(format!("{}.{} is not declared", upsert.table, assignment.column));
+                return Err(format!(
+                    "{}.{} is not declared",
+                    upsert.table, assignment.column
+                ));
             };
-            check_kind(&upsert.table, column.name.as_str(), column.kind, column.nullable, &assignment.value)?;
+            check_kind(
+                &upsert.table,
+                column.name.as_str(),
+                column.kind,
+                column.nullable,
+                &assignment.value,
+            )?;
         }
         let is_key = std::iter::once(&declaration.primary_key)
             .chain(declaration.unique_keys.iter())
@@ -140,7 +161,10 @@ impl Tables {
                 a == b
             });
         if !is_key {
-            return Err(format!("{}: {:?} is not a key", upsert.table, upsert.conflict));
+            return Err(format!(
+                "{}: {:?} is not a key",
+                upsert.table, upsert.conflict
+            ));
         }
         let key: Vec<Cell> = upsert
             .conflict
@@ -159,7 +183,11 @@ impl Tables {
             Some(index) => {
                 let mut row = state.rows.remove(index);
                 for assignment in &upsert.assignments {
-                    let merged = merge(row.get(&assignment.column), &assignment.value, assignment.merge);
+                    let merged = merge(
+                        row.get(&assignment.column),
+                        &assignment.value,
+                        assignment.merge,
+                    );
                     row.insert(assignment.column.clone(), merged);
                 }
                 row
@@ -170,7 +198,8 @@ impl Tables {
                     row.insert(assignment.column.clone(), assignment.value.clone());
                 }
                 for column in &declaration.columns {
-                    if !column.nullable && matches!(row.get(&column.name), None | Some(Value::Null)) {
+                    if !column.nullable && matches!(row.get(&column.name), None | Some(Value::Null))
+                    {
                         return Err(format!(
                             "{}.{} would be null in a new row",
                             upsert.table, column.name
@@ -181,7 +210,9 @@ impl Tables {
             }
         };
         // Unique keys (primary included) must hold.
-        for unique in std::iter::once(&declaration.primary_key).chain(declaration.unique_keys.iter()) {
+        for unique in
+            std::iter::once(&declaration.primary_key).chain(declaration.unique_keys.iter())
+        {
             let cells: Vec<Cell> = unique
                 .iter()
                 .map(|column| Cell {
@@ -193,7 +224,10 @@ impl Tables {
                 return Err(format!(
                     "{}: duplicate key {:?}",
                     upsert.table,
-                    cells.iter().map(|c| (&c.column, &c.value)).collect::<Vec<_>>()
+                    cells
+                        .iter()
+                        .map(|c| (&c.column, &c.value))
+                        .collect::<Vec<_>>()
                 ));
             }
         }
@@ -232,9 +266,11 @@ impl Tables {
         let mut counts: BTreeMap<String, i64> = BTreeMap::new();
         if let Some(source) = self.tables.get(&aggregate.source) {
             for row in &source.rows {
-                let passes = aggregate.filter.iter().all(|cell| match (&cell.value, row.get(&cell.column)) {
-                    (Value::Boolean(false), None | Some(Value::Null)) => true,
-                    (value, stored) => stored == Some(value),
+                let passes = aggregate.filter.iter().all(|cell| {
+                    match (&cell.value, row.get(&cell.column)) {
+                        (Value::Boolean(false), None | Some(Value::Null)) => true,
+                        (value, stored) => stored == Some(value),
+                    }
                 });
                 if !passes {
                     continue;
@@ -248,7 +284,10 @@ impl Tables {
             return;
         };
         for row in &mut target.rows {
-            let key = row.get(&aggregate.target_key).and_then(value_text).unwrap_or_default();
+            let key = row
+                .get(&aggregate.target_key)
+                .and_then(value_text)
+                .unwrap_or_default();
             let count = counts.remove(&key).unwrap_or(0);
             row.insert(aggregate.target_column.clone(), Value::Integer(count));
         }
@@ -318,7 +357,9 @@ fn defaults(table: &Table) -> Row {
 }
 
 fn matches(row: &Row, cells: &[Cell]) -> bool {
-    cells.iter().all(|cell| same(row.get(&cell.column), &cell.value))
+    cells
+        .iter()
+        .all(|cell| same(row.get(&cell.column), &cell.value))
 }
 
 fn merge(stored: Option<&Value>, value: &Value, merge: Merge) -> Value {
@@ -349,7 +390,13 @@ fn merge(stored: Option<&Value>, value: &Value, merge: Merge) -> Value {
     }
 }
 
-fn check_kind(table: &str, column: &str, kind: ColumnKind, nullable: bool, value: &Value) -> Result<(), String> {
+fn check_kind(
+    table: &str,
+    column: &str,
+    kind: ColumnKind,
+    nullable: bool,
+    value: &Value,
+) -> Result<(), String> {
     let ok = match value {
         Value::Null => nullable,
         Value::Boolean(_) => kind == ColumnKind::Boolean,
@@ -368,7 +415,9 @@ fn check_kind(table: &str, column: &str, kind: ColumnKind, nullable: bool, value
     if ok {
         Ok(())
     } else {
-        Err(format!("{table}.{column}: {value:?} does not fit {kind:?} (nullable: {nullable})"))
+        Err(format!(
+            "{table}.{column}: {value:?} does not fit {kind:?} (nullable: {nullable})"
+        ))
     }
 }
 
@@ -386,6 +435,9 @@ fn check_filter(table: &Table, cells: &[Cell]) -> Result<(), String> {
     if fits {
         Ok(())
     } else {
-        Err(format!("{}: {columns:?} is not a declared key or index", table.name))
+        Err(format!(
+            "{}: {columns:?} is not a declared key or index",
+            table.name
+        ))
     }
 }

@@ -7,6 +7,8 @@
 pub(crate) mod catalog;
 pub(crate) mod realnet;
 pub(crate) mod reference;
+pub(crate) mod sluice_bin;
+pub(crate) mod test_redis;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -6,6 +6,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+/// One stream entry as XRANGE returns it: id, then field/value pairs.
+type StreamEntry = (String, Vec<(String, Vec<u8>)>);
+
 use redis::aio::ConnectionManager;
 use sluice_devnet::faults::FaultConfig;
 use sluice_devnet::model::NetworkConfig;
@@ -25,7 +28,9 @@ pub struct TestRedis {
 impl TestRedis {
     pub async fn new(test: &str) -> Self {
         let url = redis_url();
-        let conn = sluice_queue::connect(&url).await.expect("Redis at REDIS_URL");
+        let conn = sluice_queue::connect(&url)
+            .await
+            .expect("Redis at REDIS_URL");
         let prefix = format!("test:backfill:{test}:{:08x}:", rand::random::<u32>());
         Self { url, conn, prefix }
     }
@@ -35,15 +40,28 @@ impl TestRedis {
     }
 
     pub async fn get(&self, key: &str) -> Option<String> {
-        redis::cmd("GET").arg(key).query_async(&mut self.conn.clone()).await.unwrap()
+        redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut self.conn.clone())
+            .await
+            .unwrap()
     }
 
     pub async fn set(&self, key: &str, value: &str) {
-        redis::cmd("SET").arg(key).arg(value).exec_async(&mut self.conn.clone()).await.unwrap();
+        redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .exec_async(&mut self.conn.clone())
+            .await
+            .unwrap();
     }
 
     pub async fn xlen(&self, stream: &str) -> u64 {
-        redis::cmd("XLEN").arg(stream).query_async(&mut self.conn.clone()).await.unwrap()
+        redis::cmd("XLEN")
+            .arg(stream)
+            .query_async(&mut self.conn.clone())
+            .await
+            .unwrap()
     }
 
     /// Every entry of a stream, in order, as field → bytes.
@@ -51,7 +69,7 @@ impl TestRedis {
         let mut out = Vec::new();
         let mut start = "-".to_owned();
         loop {
-            let reply: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XRANGE")
+            let reply: Vec<StreamEntry> = redis::cmd("XRANGE")
                 .arg(stream)
                 .arg(&start)
                 .arg("+")
@@ -62,7 +80,11 @@ impl TestRedis {
                 .unwrap();
             let Some((last, _)) = reply.last() else { break };
             start = format!("({last}");
-            out.extend(reply.into_iter().map(|(_, fields)| fields.into_iter().collect::<HashMap<_, _>>()));
+            out.extend(
+                reply
+                    .into_iter()
+                    .map(|(_, fields)| fields.into_iter().collect::<HashMap<_, _>>()),
+            );
         }
         out
     }
@@ -79,8 +101,12 @@ impl TestRedis {
 
 impl Drop for TestRedis {
     fn drop(&mut self) {
-        let Ok(client) = redis::Client::open(self.url.as_str()) else { return };
-        let Ok(mut conn) = client.get_connection() else { return };
+        let Ok(client) = redis::Client::open(self.url.as_str()) else {
+            return;
+        };
+        let Ok(mut conn) = client.get_connection() else {
+            return;
+        };
         let mut cursor: u64 = 0;
         loop {
             let Ok((next, keys)): Result<(u64, Vec<String>), _> = redis::cmd("SCAN")
@@ -109,7 +135,9 @@ pub async fn devnet(seed: u64, repos: u32, records: u64, faults: FaultConfig) ->
     let mut config = DevnetConfig::new(NetworkConfig::new(seed, repos).with_records(records));
     config.faults = faults;
     let network = Network::generate(config).unwrap();
-    RunningDevnet::start(network, "127.0.0.1:0".parse().unwrap()).await.unwrap()
+    RunningDevnet::start(network, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
 }
 
 /// Polls `check` every 50 ms until it holds, or panics after `timeout` naming `what`.
@@ -120,7 +148,10 @@ where
 {
     let start = Instant::now();
     while !check().await {
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

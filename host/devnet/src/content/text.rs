@@ -242,7 +242,7 @@ pub fn post_text(draw: &mut Draw, mention: Option<Mention>) -> RichText {
         }
         if position < length {
             let word = if draw.chance(60) {
-                *draw.pick(&EMOJI)
+                draw.pick(&EMOJI)
             } else {
                 *draw.pick(words)
             };
@@ -300,12 +300,12 @@ pub fn paragraph(draw: &mut Draw, sentences: u64, max_chars: usize) -> String {
 
 /// An emoji.
 pub fn emoji(draw: &mut Draw) -> &'static str {
-    *draw.pick(&EMOJI)
+    draw.pick::<&str>(&EMOJI)
 }
 
 /// A hashtag word.
 pub fn tag(draw: &mut Draw) -> &'static str {
-    *draw.pick(&TAGS)
+    draw.pick::<&str>(&TAGS)
 }
 
 /// A web address.

@@ -76,7 +76,7 @@ fn replaying_the_history_verifies_and_ends_at_each_repos_snapshot() {
                     .verify_for(&account.did, &account.keypair.public_key())
                     .unwrap();
                 last_rev.insert(event.repo, commit.rev().to_owned());
-                heads.insert(event.repo, commit);
+                heads.insert(event.repo, *commit);
             }
             RepoEvent::Identity { .. } | RepoEvent::Account { .. } => {}
         }

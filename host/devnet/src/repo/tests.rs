@@ -117,3 +117,39 @@ fn applying_writes_gives_the_tree_a_fresh_build_gives() {
     let fresh = Snapshot::build(&generator, 2, &records, "3l000000000ab").unwrap();
     assert_eq!(diff.commit, *fresh.commit());
 }
+
+#[test]
+#[ignore]
+fn speed_probe_repo() {
+    let model = Model::build(NetworkConfig::new(1, 500).with_records(200_000));
+    let generator = Generator::new(&model);
+    let biggest = (0..model.repo_count())
+        .max_by_key(|&r| model.repo(r).unwrap().slots)
+        .unwrap();
+    let t = std::time::Instant::now();
+    let mut snapshot = Snapshot::end_of_history(&generator, biggest).unwrap();
+    let built = t.elapsed();
+    let t = std::time::Instant::now();
+    let car = snapshot.to_car(&generator).unwrap();
+    eprintln!(
+        "{} records: build {built:?}, car {:?} ({} bytes)",
+        snapshot.record_count(),
+        t.elapsed(),
+        car.len()
+    );
+    if std::env::var("PROBE_HISTORY").is_err() {
+        for _ in 0..5 {
+            let mut snapshot = Snapshot::end_of_history(&generator, biggest).unwrap();
+            snapshot.to_car(&generator).unwrap();
+        }
+        return;
+    }
+    let t = std::time::Instant::now();
+    let mut stream = crate::history::HistoryStream::from_cursor(&model, 64, 0);
+    let mut n = 0;
+    while t.elapsed().as_secs() < 10 {
+        stream.next_event().unwrap().unwrap();
+        n += 1;
+    }
+    eprintln!("history: {n} events in {:?}", t.elapsed());
+}

@@ -91,7 +91,10 @@ impl DevnetArgs {
             bail!("--repos must be at least 1");
         }
         if !(self.rate >= 0.0 && self.rate.is_finite()) {
-            bail!("--rate must be a positive number of events per second, not {}", self.rate);
+            bail!(
+                "--rate must be a positive number of events per second, not {}",
+                self.rate
+            );
         }
         let mut network = NetworkConfig::new(self.seed, self.repos);
         if let Some(records) = self.records {

@@ -12,11 +12,22 @@ pub(crate) enum Command {
     Inspect(inspect::InspectArgs),
     /// Work with indexer plugins (`plugin test`: run one on operations without a database).
     Plugin(plugin::PluginArgs),
+    /// Follow relays/PDSes (listRepos, subscribeRepos) and labelers into Redis streams.
+    Ingester(ingester::IngesterArgs),
+    /// Fetch whole repos (getRepo) for the entries of repo_backfill into firehose_backfill.
+    Backfiller(backfiller::BackfillerArgs),
+    /// Index firehose_live, firehose_backfill and label_live into Postgres through the
+    /// installed WASM plugins.
+    Indexer(indexer::IndexerArgs),
 }
 
+mod backfiller;
 mod devnet;
+mod indexer;
+mod ingester;
 mod inspect;
 mod plugin;
+mod service;
 
 /// Runs one subcommand to completion.
 pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -24,5 +35,8 @@ pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Devnet(args) => devnet::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Plugin(args) => plugin::run(args),
+        Command::Ingester(args) => ingester::run(args),
+        Command::Backfiller(args) => backfiller::run(args),
+        Command::Indexer(args) => indexer::run(args),
     }
 }

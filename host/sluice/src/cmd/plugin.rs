@@ -1,5 +1,8 @@
 //! `sluice plugin`: work with indexer plugins.
 //!
+//! `install`, `list`, `remove` and `reindex` work on the plugin registry in Postgres (module
+//! [`registry`]); `test` needs no database.
+//!
 //! `sluice plugin test FILE.wasm --ops OPS.jsonl` runs a plugin on record operations from a file
 //! (or on the records of a repo CAR with `--car`) without a database and prints, per operation,
 //! the checked row operations as a JSON line: the plugin author's inner loop and the basis of
@@ -40,7 +43,20 @@ enum PluginCommand {
     /// Run a plugin on operations from a file (or the records of a CAR) without a database and
     /// print its row operations as JSON lines. Exits 1 when an operation was parked.
     Test(TestArgs),
+    /// Check a plugin and install it in the registry (Postgres): every indexer switches to it
+    /// within seconds, at a batch boundary.
+    Install(registry::InstallArgs),
+    /// Show the installed plugins and which version each indexer runs.
+    List(registry::ListArgs),
+    /// Uninstall a plugin: indexers stop indexing its collections (its tables stay unless
+    /// --drop-tables).
+    Remove(registry::RemoveArgs),
+    /// Replay the stored records of a plugin's collections through its installed version, via
+    /// the running indexers, while live indexing goes on. Exits 1 when a record was parked.
+    Reindex(registry::ReindexArgs),
 }
+
+mod registry;
 
 /// Arguments of `sluice plugin test`.
 #[derive(Debug, Args)]
@@ -77,6 +93,10 @@ struct TestArgs {
 pub(crate) fn run(args: PluginArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         PluginCommand::Test(args) => test(args),
+        PluginCommand::Install(args) => registry::install(args),
+        PluginCommand::List(args) => registry::list(args),
+        PluginCommand::Remove(args) => registry::remove(args),
+        PluginCommand::Reindex(args) => registry::reindex(args),
     }
 }
 

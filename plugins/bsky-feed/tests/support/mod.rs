@@ -106,10 +106,9 @@ pub fn same_in_every_order(writes: &[Write]) -> String {
         let names: Vec<String> = order.iter().map(|w| w.uri.clone()).collect();
         match &expected {
             None => expected = Some((dump, names)),
-            Some((first, first_names)) => assert_eq!(
-                &dump, first,
-                "order {names:?} differs from {first_names:?}"
-            ),
+            Some((first, first_names)) => {
+                assert_eq!(&dump, first, "order {names:?} differs from {first_names:?}");
+            }
         }
     }
     expected.map(|(dump, _)| dump).unwrap_or_default()

@@ -1,0 +1,923 @@
+//! Indexing one batch: from parsed entries to one committed transaction.
+//!
+//! ```text
+//! read stored versions (record table)        ─┐
+//! resolve handles (identity events)           │ before the transaction: no locks held
+//! per generation: guard → plugins → outcomes ─┘ (lookups on the pool, the batch's states first)
+//! BEGIN
+//!   record rows: lock, check unchanged since read, write final states (guarded)
+//!   row operations, grouped per table (UNNEST), count changes collected
+//!   awaits: replace the batch's, take the awaits lock, replay waiters of what changed
+//!           (and of new awaits whose record appeared meanwhile), to a fixed point
+//!   aggregate deltas (summed per key, sorted), actor_sync
+//! COMMIT
+//! ```
+//! **Generations.** Operations of one batch on the same record run in order: the n-th operation
+//! on a record is in generation n, and each generation sees the states the previous ones left (its
+//! `previous` version, the guard). An account deletion is a barrier for its account: it deletes
+//! every record of the account that earlier generations left, and what follows comes after it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use sluice_plugin_host::types::{
+    AccountEvent, Action, EventKinds, IdentityEvent, Indexed, NetworkEvent, RecordEncoding,
+    RecordOp, RowOp, Source,
+};
+use sluice_plugin_host::{DriverOptions, OpResult, PluginWorker};
+use sqlx::{PgConnection, PgPool};
+
+use crate::apply::{AggregateDeltas, ApplyStats, TableOp, apply_ops, check_physical};
+use crate::awaits;
+use crate::error::BatchError;
+use crate::identity::{HandleSource, RecentlyAnnounced};
+use crate::input::{Item, REASON_PLUGIN, RecordChange};
+use crate::lookup::{Database, PgLookups, stored_record};
+use crate::prepared::PreparedPlugins;
+use crate::records::{self, RecordWrite, StoredState, Verdict};
+
+/// Limits of a batch.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchOptions {
+    /// Lookup rounds per plugin call.
+    pub driver: DriverOptions,
+    /// Rounds of replaying waiters within one transaction.
+    pub max_replay_rounds: u32,
+    /// Handles resolved at once.
+    pub identity_concurrency: usize,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        Self {
+            driver: DriverOptions::default(),
+            max_replay_rounds: 8,
+            identity_concurrency: 16,
+        }
+    }
+}
+
+/// One plugin instance per plugin of a prepared set, owned by one indexer worker.
+pub struct PluginWorkers {
+    prepared: Arc<PreparedPlugins>,
+    workers: Vec<PluginWorker>,
+}
+
+impl PluginWorkers {
+    /// Workers for every plugin of `prepared`.
+    pub fn new(prepared: Arc<PreparedPlugins>) -> Self {
+        let workers = prepared.plugins().iter().map(|p| p.worker()).collect();
+        Self { prepared, workers }
+    }
+
+    /// The plugins these workers run.
+    pub fn prepared(&self) -> &Arc<PreparedPlugins> {
+        &self.prepared
+    }
+}
+
+/// What a batch needs besides its entries.
+pub struct BatchContext<'a> {
+    /// The database.
+    pub pool: &'a PgPool,
+    /// Handles for identity events.
+    pub handles: &'a dyn HandleSource,
+    /// Accounts announced recently (shared by the process's workers).
+    pub announced: &'a RecentlyAnnounced,
+    /// Limits.
+    pub options: BatchOptions,
+}
+
+/// A parsed stream entry: what it asks for and which delivery it came from.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The delivery's index in the caller's list.
+    pub delivery: usize,
+    /// The work.
+    pub item: Item,
+}
+
+/// A delivery to park after the commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Park {
+    /// The delivery's index.
+    pub delivery: usize,
+    /// Its dead letter's `reason`.
+    pub reason: &'static str,
+    /// What went wrong.
+    pub error: String,
+}
+
+/// Counters of one batch.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BatchCounts {
+    /// Record operations whose rows were written.
+    pub applied: u64,
+    /// Record operations older than the stored revision.
+    pub stale: u64,
+    /// Record operations already stored (redeliveries).
+    pub duplicate: u64,
+    /// Operations a plugin skipped (`invalid-record`, `unsupported`).
+    pub skipped: u64,
+    /// Operations parked.
+    pub parked: u64,
+    /// Record operations of collections no plugin claims.
+    pub unclaimed: u64,
+    /// Network events given to plugins.
+    pub events: u64,
+    /// Waiters re-run.
+    pub replays: u64,
+    /// Replays a plugin failed on.
+    pub replays_failed: u64,
+    /// Statements and rows written for row operations.
+    pub write: ApplyStats,
+    /// (aggregate, key) pairs whose count was written.
+    pub aggregate_keys: u64,
+}
+
+/// What became of a batch.
+#[derive(Debug, Default, Clone)]
+pub struct BatchReport {
+    /// Deliveries to park after the commit.
+    pub parked: Vec<Park>,
+    /// Counters.
+    pub counts: BatchCounts,
+    /// Accounts announced to plugins for the first time.
+    pub announced: Vec<String>,
+}
+
+/// A unit of work scheduled in a generation.
+enum Work<'e> {
+    Record {
+        entry: Option<&'e Entry>,
+        change: std::borrow::Cow<'e, RecordChange>,
+    },
+    DeleteAccount {
+        did: &'e str,
+        entry: &'e Entry,
+    },
+    Event {
+        entry: Option<&'e Entry>,
+        event: NetworkEvent,
+    },
+}
+
+struct Scheduled<'e> {
+    generation: u32,
+    work: Work<'e>,
+}
+
+/// A record operation given to a plugin, with where it came from.
+struct Pending<'e> {
+    seq: usize,
+    entry: Option<&'e Entry>,
+    uri: String,
+    did: String,
+    new_state: Option<StoredState>,
+    op: RecordOp,
+}
+
+/// Indexes `entries` in one transaction. `strict`: write row operations in their exact order
+/// (after a unique violation). `Err` when nothing was committed.
+pub async fn index_batch(
+    ctx: &BatchContext<'_>,
+    workers: &mut PluginWorkers,
+    entries: &[Entry],
+    strict: bool,
+) -> Result<BatchReport, BatchError> {
+    let prepared = Arc::clone(&workers.prepared);
+    let mut report = BatchReport::default();
+
+    // Stored versions of every record the batch touches, and of accounts it deletes.
+    let mut uris: Vec<String> = Vec::new();
+    let mut deleted_accounts: Vec<&str> = Vec::new();
+    for entry in entries {
+        match &entry.item {
+            Item::Record(change) => uris.push(change.uri.clone()),
+            item if item.is_account_deletion() => {
+                if let Some(did) = item.did() {
+                    deleted_accounts.push(did);
+                }
+            }
+            Item::Unclaimed { .. } => report.counts.unclaimed += 1,
+            _ => {}
+        }
+    }
+    uris.sort();
+    uris.dedup();
+    let mut initial: HashMap<String, StoredState>;
+    let mut account_uris: HashMap<&str, Vec<String>> = HashMap::new();
+    {
+        let mut conn = ctx.pool.acquire().await?;
+        initial = records::load(&mut conn, &uris).await?;
+        for did in &deleted_accounts {
+            let live = records::load_account(&mut conn, did).await?;
+            let list = account_uris.entry(did).or_default();
+            for (uri, state) in live {
+                list.push(uri.clone());
+                initial.entry(uri).or_insert(state);
+            }
+            list.sort();
+        }
+    }
+    let mut state: HashMap<String, Option<StoredState>> = uris
+        .iter()
+        .chain(account_uris.values().flatten())
+        .map(|uri| (uri.clone(), initial.get(uri).cloned()))
+        .collect();
+
+    // Handles: forced by `#identity`, or for accounts seen for the first time.
+    let identity_plugins = prepared.plugins_for_events(EventKinds::IDENTITY);
+    let mut first_seen: Vec<String> = Vec::new();
+    let mut handles: HashMap<String, Option<String>> = HashMap::new();
+    if !identity_plugins.is_empty() {
+        let dids: Vec<String> = {
+            let mut dids: Vec<String> = entries
+                .iter()
+                .filter_map(|e| e.item.did())
+                .filter(|did| !ctx.announced.contains(did))
+                .map(str::to_owned)
+                .collect();
+            dids.sort();
+            dids.dedup();
+            dids
+        };
+        if !dids.is_empty() {
+            let known: Vec<String> =
+                sqlx::query_scalar("SELECT did FROM actor WHERE did = ANY($1)")
+                    .bind(&dids)
+                    .fetch_all(ctx.pool)
+                    .await?;
+            let known: HashSet<String> = known.into_iter().collect();
+            first_seen = dids.into_iter().filter(|d| !known.contains(d)).collect();
+        }
+        let mut wanted: Vec<(String, bool)> =
+            first_seen.iter().map(|did| (did.clone(), false)).collect();
+        for entry in entries {
+            if let Item::Identity { did } = &entry.item {
+                wanted.push((did.clone(), true));
+            }
+        }
+        let handle_source = ctx.handles;
+        let resolved: Vec<(String, Option<String>)> = futures::stream::iter(wanted)
+            .map(|(did, fresh)| async move {
+                let handle = handle_source.verified_handle(&did, fresh).await;
+                (did, handle)
+            })
+            .buffer_unordered(ctx.options.identity_concurrency.max(1))
+            .collect()
+            .await;
+        handles.extend(resolved);
+    }
+
+    // The schedule.
+    let mut schedule: Vec<Scheduled<'_>> = Vec::new();
+    for did in &first_seen {
+        schedule.push(Scheduled {
+            generation: 0,
+            work: Work::Event {
+                entry: None,
+                event: NetworkEvent::Identity(IdentityEvent {
+                    did: did.clone(),
+                    handle: handles.get(did).cloned().flatten(),
+                }),
+            },
+        });
+    }
+    let mut floor: HashMap<&str, u32> = HashMap::new();
+    let mut next: HashMap<&str, u32> = HashMap::new();
+    for entry in entries {
+        match &entry.item {
+            Item::Record(change) => {
+                let did_floor = floor.get(change.did.as_str()).copied().unwrap_or(0);
+                let generation = did_floor.max(next.get(change.uri.as_str()).copied().unwrap_or(0));
+                next.insert(change.uri.as_str(), generation + 1);
+                schedule.push(Scheduled {
+                    generation,
+                    work: Work::Record {
+                        entry: Some(entry),
+                        change: std::borrow::Cow::Borrowed(change),
+                    },
+                });
+            }
+            Item::Identity { did } if !identity_plugins.is_empty() => {
+                schedule.push(Scheduled {
+                    generation: floor.get(did.as_str()).copied().unwrap_or(0),
+                    work: Work::Event {
+                        entry: Some(entry),
+                        event: NetworkEvent::Identity(IdentityEvent {
+                            did: did.clone(),
+                            handle: handles.get(did).cloned().flatten(),
+                        }),
+                    },
+                });
+            }
+            Item::Account {
+                did,
+                active,
+                status,
+            } => {
+                let event = NetworkEvent::Account(AccountEvent {
+                    did: did.clone(),
+                    active: *active,
+                    status: status.clone(),
+                });
+                let did_floor = floor.get(did.as_str()).copied().unwrap_or(0);
+                if entry.item.is_account_deletion() {
+                    let generation = next
+                        .iter()
+                        .filter(|(uri, _)| uri_did(uri) == Some(did.as_str()))
+                        .map(|(_, g)| *g)
+                        .fold(did_floor, u32::max);
+                    schedule.push(Scheduled {
+                        generation,
+                        work: Work::DeleteAccount { did, entry },
+                    });
+                    schedule.push(Scheduled {
+                        generation,
+                        work: Work::Event {
+                            entry: Some(entry),
+                            event,
+                        },
+                    });
+                    floor.insert(did.as_str(), generation + 1);
+                } else {
+                    schedule.push(Scheduled {
+                        generation: did_floor,
+                        work: Work::Event {
+                            entry: Some(entry),
+                            event,
+                        },
+                    });
+                }
+            }
+            Item::Label(label) => schedule.push(Scheduled {
+                generation: 0,
+                work: Work::Event {
+                    entry: Some(entry),
+                    event: NetworkEvent::Label(label.clone()),
+                },
+            }),
+            _ => {}
+        }
+    }
+    let last_generation = schedule.iter().map(|s| s.generation).max().unwrap_or(0);
+
+    // Run the plugins, generation by generation.
+    let mut all_ops: Vec<TableOp> = Vec::new();
+    let mut record_writes: BTreeMap<String, RecordWrite> = BTreeMap::new();
+    let mut indexed_waiters: Vec<String> = Vec::new();
+    let mut new_awaits: Vec<(String, String)> = Vec::new();
+    let mut seen: HashMap<String, Option<String>> = HashMap::new();
+    for generation in 0..=last_generation {
+        let units: Vec<&Scheduled<'_>> = schedule
+            .iter()
+            .filter(|s| s.generation == generation)
+            .collect();
+        // Expand account deletions into deletes of every record the account still has.
+        let mut expanded: Vec<(Option<&Entry>, std::borrow::Cow<'_, RecordChange>)> = Vec::new();
+        let mut events: Vec<(Option<&Entry>, &NetworkEvent)> = Vec::new();
+        for unit in &units {
+            match &unit.work {
+                Work::Record { entry, change } => expanded.push((*entry, change.clone())),
+                Work::DeleteAccount { did, entry } => {
+                    let mut live: Vec<(&String, &StoredState)> = state
+                        .iter()
+                        .filter_map(|(uri, s)| s.as_ref().map(|s| (uri, s)))
+                        .filter(|(uri, s)| uri_did(uri) == Some(*did) && !s.is_tombstone())
+                        .collect();
+                    live.sort_by(|a, b| a.0.cmp(b.0));
+                    for (uri, stored) in live {
+                        let Some((collection, rkey)) = uri_parts(uri) else {
+                            continue;
+                        };
+                        if prepared.plugin_for_collection(collection).is_none() {
+                            continue;
+                        }
+                        expanded.push((
+                            Some(*entry),
+                            std::borrow::Cow::Owned(RecordChange {
+                                action: Action::Delete,
+                                did: (*did).to_owned(),
+                                collection: collection.to_owned(),
+                                rkey: rkey.to_owned(),
+                                uri: uri.clone(),
+                                // The stored revision: an equal revision deletes a live record,
+                                // and the tombstone then wins every tie.
+                                rev: stored.rev.clone(),
+                                commit: String::new(),
+                                new: None,
+                                indexed_at: stored.indexed_at.clone(),
+                                source: Source::Live,
+                            }),
+                        ));
+                    }
+                }
+                Work::Event { entry, event } => events.push((*entry, event)),
+            }
+        }
+
+        // Guard, then group the surviving operations by plugin.
+        let mut by_plugin: BTreeMap<usize, Vec<Pending<'_>>> = BTreeMap::new();
+        for (seq, (entry, change)) in expanded.iter().enumerate() {
+            let Some(plugin) = prepared.plugin_for_collection(&change.collection) else {
+                report.counts.unclaimed += 1;
+                continue;
+            };
+            let previous = state.get(&change.uri).cloned().flatten();
+            let new_cid = change.new.as_ref().map(|n| n.cid.as_str());
+            match records::guard(previous.as_ref(), &change.rev, new_cid) {
+                Verdict::Stale => {
+                    report.counts.stale += 1;
+                    continue;
+                }
+                Verdict::Duplicate => {
+                    report.counts.duplicate += 1;
+                    continue;
+                }
+                Verdict::Apply => {}
+            }
+            let encoding = prepared
+                .plugins()
+                .get(plugin)
+                .map_or(RecordEncoding::DagCbor, |p| p.declaration().info().encoding);
+            let record = change
+                .new
+                .as_ref()
+                .map(|new| sluice_plugin_host::types::StoredRecord {
+                    cid: new.cid.clone(),
+                    body: match encoding {
+                        RecordEncoding::DagCbor => new.cbor.clone(),
+                        RecordEncoding::Json => new.json.as_bytes().to_vec(),
+                    },
+                });
+            let previous_record = previous
+                .as_ref()
+                .filter(|p| !p.is_tombstone())
+                .and_then(|p| stored_record(encoding, p));
+            let new_state = match &change.new {
+                Some(new) => StoredState {
+                    cid: new.cid.clone(),
+                    json: new.json.clone(),
+                    rev: change.rev.clone(),
+                    indexed_at: change.indexed_at.clone(),
+                },
+                None => StoredState::tombstone(&change.rev, &change.indexed_at),
+            };
+            by_plugin.entry(plugin).or_default().push(Pending {
+                seq,
+                entry: *entry,
+                uri: change.uri.clone(),
+                did: change.did.clone(),
+                new_state: Some(new_state),
+                op: RecordOp {
+                    action: change.action,
+                    did: change.did.clone(),
+                    collection: change.collection.clone(),
+                    rkey: change.rkey.clone(),
+                    record,
+                    previous: previous_record,
+                    rev: change.rev.clone(),
+                    indexed_at: change.indexed_at.clone(),
+                    source: change.source,
+                },
+            });
+        }
+
+        let mut generation_ops: Vec<(usize, Vec<TableOp>)> = Vec::new();
+        for (plugin, pending) in by_plugin {
+            let ops: Vec<RecordOp> = pending.iter().map(|p| p.op.clone()).collect();
+            let Some(worker) = workers.workers.get_mut(plugin) else {
+                continue;
+            };
+            let resolver = PgLookups::new(Database::Pool(ctx.pool), &prepared, Some(&state));
+            let result = worker
+                .index_records(&ops, &resolver, ctx.options.driver)
+                .await?;
+            merge_seen(&mut seen, resolver.take_seen());
+            drop(resolver);
+            for (pending, outcome) in pending.into_iter().zip(result.results) {
+                match accept(&prepared, plugin, outcome) {
+                    Accepted::Indexed(table_ops, awaits) => {
+                        report.counts.applied += 1;
+                        let new_state = pending.new_state;
+                        state.insert(pending.uri.clone(), new_state.clone());
+                        if let Some(new_state) = new_state {
+                            record_writes.insert(
+                                pending.uri.clone(),
+                                RecordWrite {
+                                    uri: pending.uri.clone(),
+                                    did: pending.did.clone(),
+                                    expected: initial.get(&pending.uri).cloned(),
+                                    state: new_state,
+                                },
+                            );
+                        }
+                        new_awaits.retain(|(waiter, _)| *waiter != pending.uri);
+                        new_awaits.extend(awaits.into_iter().map(|a| (pending.uri.clone(), a)));
+                        indexed_waiters.push(pending.uri);
+                        generation_ops.push((pending.seq, table_ops));
+                    }
+                    Accepted::Skipped(reason) => {
+                        report.counts.skipped += 1;
+                        tracing::debug!(uri = %pending.uri, reason, "plugin skipped the operation");
+                    }
+                    Accepted::Parked(error) => {
+                        report.counts.parked += 1;
+                        if let Some(entry) = pending.entry {
+                            report.parked.push(Park {
+                                delivery: entry.delivery,
+                                reason: REASON_PLUGIN,
+                                error,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+
+        // Network events, after the generation's record operations.
+        let event_base = expanded.len();
+        for (plugin_index, plugin) in prepared.plugins().iter().enumerate() {
+            let wanted = plugin.declaration().info().events;
+            let mine: Vec<(usize, Option<&Entry>, NetworkEvent)> = events
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, event))| wants(wanted, event))
+                .map(|(position, (entry, event))| (event_base + position, *entry, (*event).clone()))
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let Some(worker) = workers.workers.get_mut(plugin_index) else {
+                continue;
+            };
+            let list: Vec<NetworkEvent> = mine.iter().map(|(_, _, e)| e.clone()).collect();
+            let resolver = PgLookups::new(Database::Pool(ctx.pool), &prepared, Some(&state));
+            let result = worker
+                .index_events(&list, &resolver, ctx.options.driver)
+                .await?;
+            drop(resolver);
+            for ((seq, entry, _), outcome) in mine.into_iter().zip(result.results) {
+                report.counts.events += 1;
+                match accept(&prepared, plugin_index, outcome) {
+                    Accepted::Indexed(table_ops, _awaits) => generation_ops.push((seq, table_ops)),
+                    Accepted::Skipped(_) => report.counts.skipped += 1,
+                    Accepted::Parked(error) => {
+                        report.counts.parked += 1;
+                        if let Some(entry) = entry {
+                            report.parked.push(Park {
+                                delivery: entry.delivery,
+                                reason: REASON_PLUGIN,
+                                error,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        generation_ops.sort_by_key(|(seq, _)| *seq);
+        all_ops.extend(generation_ops.into_iter().flat_map(|(_, ops)| ops));
+    }
+
+    // The write transaction.
+    let since = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut tx = ctx.pool.begin().await?;
+    let writes: Vec<RecordWrite> = record_writes.into_values().collect();
+    records::write(&mut tx, &writes).await?;
+    let mut deltas = AggregateDeltas::default();
+    report.counts.write += apply_ops(&mut tx, &prepared, &all_ops, strict, &mut deltas).await?;
+    indexed_waiters.sort();
+    indexed_waiters.dedup();
+    awaits::replace(&mut tx, &indexed_waiters, &new_awaits, &since).await?;
+    awaits::lock(&mut tx).await?;
+    let touched: Vec<String> = writes.iter().map(|w| w.uri.clone()).collect();
+    let mut candidates = awaits::waiters_of(&mut tx, &touched).await?;
+    // Re-index requests (`crate::reindex`) are replayed as waiters are.
+    candidates.extend(entries.iter().filter_map(|entry| match &entry.item {
+        Item::Reindex { uri, .. } => Some(uri.clone()),
+        _ => None,
+    }));
+    let mut recheck = new_awaits;
+    let mut rounds = 0;
+    loop {
+        if !recheck.is_empty() {
+            let awaited: Vec<String> = recheck.iter().map(|(_, a)| a.clone()).collect();
+            let present = awaits::present(&mut tx, &awaited).await?;
+            for (waiter, awaited) in recheck.drain(..) {
+                let now = present.get(&awaited);
+                let then = seen.get(&awaited).cloned().flatten();
+                if now.is_some() && now != then.as_ref() {
+                    candidates.push(waiter);
+                }
+            }
+        }
+        candidates.sort();
+        candidates.dedup();
+        if candidates.is_empty() {
+            break;
+        }
+        if rounds >= ctx.options.max_replay_rounds {
+            tracing::warn!(
+                waiters = candidates.len(),
+                "awaits did not settle within the replay rounds; they stay for a later batch"
+            );
+            break;
+        }
+        rounds += 1;
+        let waiters = std::mem::take(&mut candidates);
+        recheck = replay(
+            &mut tx,
+            workers,
+            &prepared,
+            &waiters,
+            strict,
+            &since,
+            ctx.options.driver,
+            &mut deltas,
+            &mut seen,
+            &mut report.counts,
+        )
+        .await?;
+    }
+    report.counts.aggregate_keys = deltas.len() as u64;
+    report.counts.write.statements += deltas.write(&mut tx, &prepared).await?;
+    write_actor_sync(&mut tx, entries).await?;
+    tx.commit().await?;
+    report.announced = first_seen;
+    Ok(report)
+}
+
+/// An outcome checked against the real tables.
+enum Accepted {
+    Indexed(Vec<TableOp>, Vec<String>),
+    Skipped(String),
+    Parked(String),
+}
+
+fn accept(prepared: &PreparedPlugins, plugin: usize, outcome: OpResult) -> Accepted {
+    match outcome {
+        OpResult::Indexed(Indexed { ops, awaits }) => match resolve_ops(prepared, plugin, ops) {
+            Ok(table_ops) => Accepted::Indexed(table_ops, awaits),
+            Err(error) => {
+                let label = prepared.plugins().get(plugin).map_or("?", |p| p.label());
+                Accepted::Parked(format!("{label}: invalid output: {error}"))
+            }
+        },
+        OpResult::Skipped(error) => Accepted::Skipped(format!("{error:?}")),
+        OpResult::Parked(parked) => {
+            Accepted::Parked(format!("{}: {}", parked.plugin, parked.reason))
+        }
+    }
+}
+
+/// Resolves a plugin's row operations to tables and checks them against the real columns.
+fn resolve_ops(
+    prepared: &PreparedPlugins,
+    plugin: usize,
+    ops: Vec<RowOp>,
+) -> Result<Vec<TableOp>, String> {
+    ops.into_iter()
+        .map(|op| {
+            let name = match &op {
+                RowOp::Upsert(u) => &u.table,
+                RowOp::Delete(d) => &d.table,
+                RowOp::Increment(i) => &i.table,
+            };
+            let table = prepared
+                .resolve_table(plugin, name)
+                .ok_or_else(|| format!("table {name} is not declared"))?;
+            let table_op = TableOp { table, op };
+            check_physical(prepared, &table_op)?;
+            Ok(table_op)
+        })
+        .collect()
+}
+
+fn wants(kinds: EventKinds, event: &NetworkEvent) -> bool {
+    match event {
+        NetworkEvent::Identity(_) => kinds.contains(EventKinds::IDENTITY),
+        NetworkEvent::Account(_) => kinds.contains(EventKinds::ACCOUNT),
+        NetworkEvent::Label(_) => kinds.contains(EventKinds::LABEL),
+    }
+}
+
+/// Remembers record answers: absent wins over present (the result that saw it absent awaits it).
+fn merge_seen(seen: &mut HashMap<String, Option<String>>, more: HashMap<String, Option<String>>) {
+    for (uri, cid) in more {
+        match seen.get(&uri) {
+            Some(None) => {}
+            _ => {
+                seen.insert(uri, cid);
+            }
+        }
+    }
+}
+
+/// The DID of an AT-URI (`at://did/collection/rkey`).
+fn uri_did(uri: &str) -> Option<&str> {
+    uri.strip_prefix("at://")?.split('/').next()
+}
+
+/// The collection and record key of an AT-URI.
+fn uri_parts(uri: &str) -> Option<(&str, &str)> {
+    let mut parts = uri.strip_prefix("at://")?.splitn(3, '/');
+    let _did = parts.next()?;
+    Some((parts.next()?, parts.next()?))
+}
+
+/// Re-runs `waiters` (their current stored version, source `replay`) inside the transaction,
+/// writes their new rows and replaces their awaits. Returns their new awaits (to re-check).
+#[allow(clippy::too_many_arguments)]
+async fn replay(
+    tx: &mut PgConnection,
+    workers: &mut PluginWorkers,
+    prepared: &PreparedPlugins,
+    waiters: &[String],
+    strict: bool,
+    since: &str,
+    driver: DriverOptions,
+    deltas: &mut AggregateDeltas,
+    seen: &mut HashMap<String, Option<String>>,
+    counts: &mut BatchCounts,
+) -> Result<Vec<(String, String)>, BatchError> {
+    let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
+        r#"SELECT uri, cid, json, rev, "indexedAt" FROM record
+           WHERE uri = ANY($1) ORDER BY uri FOR UPDATE"#,
+    )
+    .bind(waiters)
+    .fetch_all(&mut *tx)
+    .await?;
+    let stored: HashMap<String, StoredState> = rows
+        .into_iter()
+        .map(|(uri, cid, json, rev, indexed_at)| {
+            (
+                uri,
+                StoredState {
+                    cid,
+                    json,
+                    rev,
+                    indexed_at,
+                },
+            )
+        })
+        .collect();
+    let mut gone: Vec<String> = Vec::new();
+    let mut by_plugin: BTreeMap<usize, Vec<(String, RecordOp)>> = BTreeMap::new();
+    for waiter in waiters {
+        let live = stored.get(waiter).filter(|s| !s.is_tombstone());
+        let parts = uri_parts(waiter).zip(uri_did(waiter));
+        let plugin =
+            parts.and_then(|((collection, _), _)| prepared.plugin_for_collection(collection));
+        let (Some(state), Some(((collection, rkey), did)), Some(plugin)) = (live, parts, plugin)
+        else {
+            gone.push(waiter.clone());
+            continue;
+        };
+        let encoding = prepared
+            .plugins()
+            .get(plugin)
+            .map_or(RecordEncoding::DagCbor, |p| p.declaration().info().encoding);
+        let Some(record) = stored_record(encoding, state) else {
+            gone.push(waiter.clone());
+            continue;
+        };
+        by_plugin.entry(plugin).or_default().push((
+            waiter.clone(),
+            RecordOp {
+                action: Action::Update,
+                did: did.to_owned(),
+                collection: collection.to_owned(),
+                rkey: rkey.to_owned(),
+                record: Some(record.clone()),
+                previous: Some(record),
+                rev: state.rev.clone(),
+                indexed_at: state.indexed_at.clone(),
+                source: Source::Replay,
+            },
+        ));
+    }
+    // Waiters that are gone wait for nothing any more.
+    awaits::replace(tx, &gone, &[], since).await?;
+
+    let mut new_awaits: Vec<(String, String)> = Vec::new();
+    let mut replayed: Vec<String> = Vec::new();
+    let mut ops: Vec<TableOp> = Vec::new();
+    for (plugin, pending) in by_plugin {
+        let Some(worker) = workers.workers.get_mut(plugin) else {
+            continue;
+        };
+        let record_ops: Vec<RecordOp> = pending.iter().map(|(_, op)| op.clone()).collect();
+        let result = {
+            let resolver = PgLookups::new(
+                Database::Transaction(tokio::sync::Mutex::new(&mut *tx)),
+                prepared,
+                None,
+            );
+            let result = worker.index_records(&record_ops, &resolver, driver).await?;
+            merge_seen(seen, resolver.take_seen());
+            result
+        };
+        for ((waiter, _), outcome) in pending.into_iter().zip(result.results) {
+            counts.replays += 1;
+            match accept(prepared, plugin, outcome) {
+                Accepted::Indexed(table_ops, awaits) => {
+                    ops.extend(table_ops);
+                    new_awaits.extend(awaits.into_iter().map(|a| (waiter.clone(), a)));
+                    replayed.push(waiter);
+                }
+                Accepted::Skipped(reason) | Accepted::Parked(reason) => {
+                    counts.replays_failed += 1;
+                    tracing::warn!(waiter, reason, "a replay failed; its awaits are kept");
+                }
+            }
+        }
+    }
+    counts.write += apply_ops(tx, prepared, &ops, strict, deltas).await?;
+    awaits::replace(tx, &replayed, &new_awaits, since).await?;
+    Ok(new_awaits)
+}
+
+/// The last commit seen per repo (`actor_sync`), from live record events and backfill `repo`
+/// events, only ever moving forward.
+async fn write_actor_sync(tx: &mut PgConnection, entries: &[Entry]) -> Result<(), BatchError> {
+    let mut latest: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
+    for entry in entries {
+        let seen = match &entry.item {
+            Item::Record(change) if change.source == Source::Live => Some((
+                change.did.as_str(),
+                change.rev.as_str(),
+                change.commit.as_str(),
+            )),
+            Item::Unclaimed {
+                did,
+                rev,
+                commit,
+                live: true,
+            }
+            | Item::Repo { did, rev, commit } => {
+                Some((did.as_str(), rev.as_str(), commit.as_str()))
+            }
+            _ => None,
+        };
+        if let Some((did, rev, commit)) = seen {
+            let slot = latest.entry(did).or_insert((rev, commit));
+            if rev > slot.0 {
+                *slot = (rev, commit);
+            }
+        }
+    }
+    if latest.is_empty() {
+        return Ok(());
+    }
+    let dids: Vec<&str> = latest.keys().copied().collect();
+    let commits: Vec<&str> = latest.values().map(|(_, c)| *c).collect();
+    let revs: Vec<&str> = latest.values().map(|(r, _)| *r).collect();
+    sqlx::query(
+        r#"INSERT INTO actor_sync AS s (did, "commitCid", "repoRev")
+           SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[])
+           ON CONFLICT (did) DO UPDATE SET "commitCid" = EXCLUDED."commitCid", "repoRev" = EXCLUDED."repoRev"
+           WHERE s."repoRev" IS NULL OR s."repoRev" < EXCLUDED."repoRev""#,
+    )
+    .bind(dids)
+    .bind(commits)
+    .bind(revs)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_helpers() {
+        assert_eq!(
+            uri_did("at://did:plc:a/app.bsky.feed.post/1"),
+            Some("did:plc:a")
+        );
+        assert_eq!(
+            uri_parts("at://did:plc:a/app.bsky.feed.post/1"),
+            Some(("app.bsky.feed.post", "1"))
+        );
+        assert_eq!(uri_parts("https://x"), None);
+    }
+
+    #[test]
+    fn absent_answers_win() {
+        let mut seen = HashMap::new();
+        merge_seen(&mut seen, HashMap::from([("a".to_owned(), None)]));
+        merge_seen(
+            &mut seen,
+            HashMap::from([("a".to_owned(), Some("c".to_owned()))]),
+        );
+        merge_seen(
+            &mut seen,
+            HashMap::from([("b".to_owned(), Some("c".to_owned()))]),
+        );
+        assert_eq!(seen.get("a"), Some(&None));
+        assert_eq!(seen.get("b"), Some(&Some("c".to_owned())));
+    }
+}
