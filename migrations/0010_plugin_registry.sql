@@ -4,7 +4,7 @@
 -- reads these tables.
 
 -- Installed plugins: one row per plugin name, the version in use.
-CREATE TABLE sluice_plugin (
+CREATE TABLE IF NOT EXISTS sluice_plugin (
     -- The plugin's name (`describe().name`, `[a-z][a-z0-9_]*`).
     name          text PRIMARY KEY,
     -- Its semantic version (`describe().version`).
@@ -25,15 +25,15 @@ CREATE TABLE sluice_plugin (
 
 -- Collection claims: a collection belongs to at most one plugin (the primary key), and the
 -- ingester queues only claimed collections (`SELECT collection FROM sluice_plugin_collection`).
-CREATE TABLE sluice_plugin_collection (
+CREATE TABLE IF NOT EXISTS sluice_plugin_collection (
     collection  text PRIMARY KEY,
     plugin      text NOT NULL REFERENCES sluice_plugin (name) ON DELETE CASCADE
 );
 -- A plugin's claims, replaced on every install of a new version.
-CREATE INDEX sluice_plugin_collection_plugin_idx ON sluice_plugin_collection (plugin);
+CREATE INDEX IF NOT EXISTS sluice_plugin_collection_plugin_idx ON sluice_plugin_collection (plugin);
 
 -- What each indexer (by consumer name) runs, reported every few seconds while it runs.
-CREATE TABLE sluice_plugin_consumer (
+CREATE TABLE IF NOT EXISTS sluice_plugin_consumer (
     consumer     text        NOT NULL,
     plugin       text        NOT NULL,
     version      text        NOT NULL,
@@ -47,13 +47,13 @@ CREATE TABLE sluice_plugin_consumer (
 
 -- Every change of the installed plugins notifies channel `sluice_plugins` with the schema's name
 -- as payload, on commit: running indexers reload within moments instead of at their next poll.
-CREATE FUNCTION sluice_plugin_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION sluice_plugin_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_notify('sluice_plugins', TG_TABLE_SCHEMA);
     RETURN NULL;
 END
 $$;
 
-CREATE TRIGGER sluice_plugin_changed
+CREATE OR REPLACE TRIGGER sluice_plugin_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON sluice_plugin
     FOR EACH STATEMENT EXECUTE FUNCTION sluice_plugin_notify();

@@ -10,5 +10,6 @@
 mod backfill;
 mod devnet_interop;
 mod ingest;
+mod pipeline;
 mod schema;
 mod support;

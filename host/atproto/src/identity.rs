@@ -13,14 +13,21 @@ pub enum IdentityError {
     /// The document is not valid JSON of the expected shape.
     #[error("invalid DID document: {0}")]
     Invalid(String),
-    /// The document has no `#atproto` verification method.
-    #[error("DID document of {0} has no #atproto signing key")]
-    NoSigningKey(String),
-    /// The `#atproto` key could not be parsed.
-    #[error("DID document of {did}: bad #atproto key: {source}")]
+    /// The document has no such verification method (`#atproto`, `#atproto_label`).
+    #[error("DID document of {did} has no #{fragment} key")]
+    NoKey {
+        /// The document's DID.
+        did: String,
+        /// The verification method asked for.
+        fragment: String,
+    },
+    /// The key could not be parsed.
+    #[error("DID document of {did}: bad #{fragment} key: {source}")]
     BadKey {
         /// The document's DID.
         did: String,
+        /// The verification method.
+        fragment: String,
         /// Why the key failed.
         source: CryptoError,
     },
@@ -99,17 +106,37 @@ impl DidDocument {
 
     /// The account's repo signing key: the `#atproto` verification method.
     pub fn signing_key(&self) -> Result<PublicKey, IdentityError> {
+        self.verification_key("atproto")
+    }
+
+    /// A labeler's label signing key: the `#atproto_label` verification method.
+    pub fn label_key(&self) -> Result<PublicKey, IdentityError> {
+        self.verification_key("atproto_label")
+    }
+
+    /// The key of the verification method `#<fragment>` (`Multikey`, or the legacy
+    /// `EcdsaSecp256k1VerificationKey2019` / `EcdsaSecp256r1VerificationKey2019` forms that the
+    /// PLC directory still serves).
+    pub fn verification_key(&self, fragment: &str) -> Result<PublicKey, IdentityError> {
         let method = self
             .verification_method
             .iter()
-            .find(|m| self.is_fragment(&m.id, "atproto"))
-            .ok_or_else(|| IdentityError::NoSigningKey(self.id.clone()))?;
-        let multibase = method
-            .public_key_multibase
-            .as_deref()
-            .ok_or_else(|| IdentityError::NoSigningKey(self.id.clone()))?;
+            .find(|m| self.is_fragment(&m.id, fragment))
+            .ok_or_else(|| IdentityError::NoKey {
+                did: self.id.clone(),
+                fragment: fragment.to_owned(),
+            })?;
+        let multibase =
+            method
+                .public_key_multibase
+                .as_deref()
+                .ok_or_else(|| IdentityError::NoKey {
+                    did: self.id.clone(),
+                    fragment: fragment.to_owned(),
+                })?;
         let bad_key = |source| IdentityError::BadKey {
             did: self.id.clone(),
+            fragment: fragment.to_owned(),
             source,
         };
         match method.kind.as_str() {
@@ -183,7 +210,7 @@ mod tests {
         assert_eq!(doc.id, "did:web:discover.bsky.social");
         assert!(matches!(
             doc.signing_key(),
-            Err(IdentityError::NoSigningKey(_))
+            Err(IdentityError::NoKey { .. })
         ));
         assert_eq!(
             doc.pds_endpoint(),
@@ -214,7 +241,30 @@ mod tests {
         .unwrap();
         assert!(matches!(
             doc.signing_key(),
-            Err(IdentityError::NoSigningKey(_))
+            Err(IdentityError::NoKey { .. })
         ));
+    }
+
+    #[test]
+    fn a_labeler_key_in_the_legacy_form_is_found() {
+        // The shape the PLC directory serves for an ozone labeler: both keys in the legacy
+        // `EcdsaSecp256k1VerificationKey2019` form (uncompressed points, no multicodec prefix).
+        let doc = DidDocument::from_json(
+            br##"{"id":"did:plc:ibowctdkgn53k5zjojmaoi72","verificationMethod":[
+                {"id":"#atproto","type":"EcdsaSecp256k1VerificationKey2019","controller":"did:plc:ibowctdkgn53k5zjojmaoi72","publicKeyMultibase":"zNKaR23QgrvjTHPBCQUoN4DhsEBoxJ5nHG7X1XDckETgBgbgkb8eeudke6xJo9zjKimnA1LzJ3696cQtfTaNg8VL8"},
+                {"id":"#atproto_label","type":"EcdsaSecp256k1VerificationKey2019","controller":"did:plc:ibowctdkgn53k5zjojmaoi72","publicKeyMultibase":"zPnh1W1JZFJbXGrDZdMNB3zuYCh1xgHrxs9U6LVwokxAjpxG7aY7nWkGbEuQTqzLG5NwBcER6vxEkQUM4kZnf2dC1"}]}"##,
+        )
+        .unwrap();
+        let label = doc.label_key().unwrap();
+        let signing = doc.signing_key().unwrap();
+        assert_ne!(label, signing, "two different keys");
+        let missing = DidDocument::from_json(br#"{"id":"did:plc:a","verificationMethod":[]}"#)
+            .unwrap()
+            .label_key()
+            .unwrap_err();
+        assert_eq!(
+            missing.to_string(),
+            "DID document of did:plc:a has no #atproto_label key"
+        );
     }
 }

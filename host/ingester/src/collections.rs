@@ -4,7 +4,7 @@
 //! reads. Here an op is queued only when its collection is claimed, by one of:
 //! - an explicit list (`--collections`; an entry ending in `.*` claims an NSID prefix);
 //! - the plugins' claims in Postgres, table `sluice_plugin_collection(collection, plugin)`,
-//!   read again every refresh interval ([`CLAIMED_COLLECTIONS_QUERY`]);
+//!   read again every refresh interval ([`claimed_collections_query`]);
 //! - or everything ([`CollectionSource::KeepAll`]).
 //!
 //! While the table cannot be read, or is empty (no plugin installed yet), everything is kept
@@ -17,8 +17,11 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-/// The query that reads the plugins' claimed collections.
-pub const CLAIMED_COLLECTIONS_QUERY: &str = "SELECT collection FROM sluice_plugin_collection";
+/// The query that reads the plugins' claimed collections from the index's schema.
+pub fn claimed_collections_query(schema: &str) -> String {
+    let quoted = schema.replace('"', "\"\"");
+    format!("SELECT collection FROM \"{quoted}\".sluice_plugin_collection")
+}
 
 /// Where the claimed collections come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +34,8 @@ pub enum CollectionSource {
     Postgres {
         /// The database URL.
         url: String,
+        /// The schema of the index (where the plugin registry's tables are).
+        schema: String,
         /// How often the claims are read again.
         refresh: Duration,
     },
@@ -135,11 +140,16 @@ impl CollectionFilter {
             CollectionSource::List(patterns) => {
                 Self::new(CollectionMatcher::from_patterns(patterns))
             }
-            CollectionSource::Postgres { url, refresh } => {
+            CollectionSource::Postgres {
+                url,
+                schema,
+                refresh,
+            } => {
                 let filter = Self::new(CollectionMatcher::All);
                 tokio::spawn(refresh_from_postgres(
                     filter.clone(),
                     url.clone(),
+                    claimed_collections_query(schema),
                     *refresh,
                     shutdown,
                 ));
@@ -153,6 +163,7 @@ impl CollectionFilter {
 async fn refresh_from_postgres(
     filter: CollectionFilter,
     url: String,
+    query: String,
     refresh: Duration,
     shutdown: CancellationToken,
 ) {
@@ -169,7 +180,7 @@ async fn refresh_from_postgres(
     };
     let mut last: Option<CollectionMatcher> = None;
     loop {
-        let next = match sqlx::query_scalar::<_, String>(CLAIMED_COLLECTIONS_QUERY)
+        let next = match sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(query.clone()))
             .fetch_all(&pool)
             .await
         {

@@ -49,14 +49,7 @@ pub struct LabelFollower {
 
 /// The `#atproto_label` key of a labeler's DID document.
 pub fn label_key(doc: &DidDocument) -> Option<PublicKey> {
-    doc.verification_method
-        .iter()
-        .find(|method| {
-            method.id.ends_with("#atproto_label")
-                && (method.id.starts_with('#') || method.id.starts_with(&doc.id))
-        })
-        .and_then(|method| method.public_key_multibase.as_deref())
-        .and_then(|multibase| PublicKey::from_multibase(multibase).ok())
+    doc.label_key().ok()
 }
 
 impl LabelFollower {

@@ -36,6 +36,11 @@ pub(crate) struct DevnetArgs {
     /// Port to listen on (0: any free port; the JSON line says which).
     #[arg(long, env = "SLUICE_DEVNET_PORT", default_value_t = 0)]
     port: u16,
+    /// The URL other machines reach the devnet at (the PDS and labeler endpoint written into
+    /// every DID document); default `http://<host>:<port>`. Set it when listening on 0.0.0.0,
+    /// e.g. `http://devnet:2583` in a compose network.
+    #[arg(long, env = "SLUICE_DEVNET_PUBLIC_URL")]
+    public_url: Option<String>,
     /// Number of repos whose histories are interleaved in the firehose at a time.
     #[arg(long, default_value_t = sluice_devnet::history::DEFAULT_WINDOW)]
     window: usize,
@@ -139,6 +144,9 @@ async fn serve(args: DevnetArgs, config: DevnetConfig) -> anyhow::Result<ExitCod
         .await
         .context("the generator panicked")?
         .context("generating the network")?;
+    if let Some(url) = &args.public_url {
+        network.set_base_url(url);
+    }
     let address = SocketAddr::new(args.host, args.port);
     let devnet = RunningDevnet::start(network, address)
         .await

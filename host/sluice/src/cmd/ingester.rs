@@ -86,6 +86,9 @@ pub(crate) struct IngesterArgs {
     /// [fallback: DB_POSTGRES_URL].
     #[arg(long, env = "SLUICE_DATABASE_URL")]
     database_url: Option<String>,
+    /// The Postgres schema of the index (where `sluice_plugin_collection` is).
+    #[arg(long, env = "SLUICE_DATABASE_SCHEMA", default_value = "bsky")]
+    schema: String,
     /// Seconds between reads of the claimed collections.
     #[arg(
         long,
@@ -178,6 +181,7 @@ impl IngesterArgs {
         match from_env(self.database_url.clone(), "DB_POSTGRES_URL") {
             Some(url) => CollectionSource::Postgres {
                 url,
+                schema: self.schema.clone(),
                 refresh: Duration::from_secs(self.collections_refresh_secs.max(1)),
             },
             None => {
