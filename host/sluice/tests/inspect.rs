@@ -220,3 +220,47 @@ fn a_firehose_frame_decodes_to_json() {
     assert!(!output.status.success());
     assert_eq!(stderr(&output).lines().count(), 1);
 }
+
+#[test]
+fn devnet_repos_read_and_verify_with_their_did_documents() {
+    use sluice_devnet::content::Generator;
+    use sluice_devnet::{DevnetConfig, Network, NetworkConfig};
+
+    let network = Network::generate(DevnetConfig::new(
+        NetworkConfig::new(7, 12).with_records(3_000),
+    ))
+    .expect("generate a devnet");
+    let generator = Generator::new(network.model());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut checked = 0;
+    for repo in 0..network.model().repo_count() {
+        let (Some(status), Some(document)) =
+            (network.repo_status(repo), network.did_document(repo))
+        else {
+            continue;
+        };
+        if !status.active {
+            continue;
+        }
+        let mut snapshot = network.snapshot(&generator, repo).expect("snapshot");
+        let records = snapshot.record_count();
+        let car = dir.path().join(format!("{repo}.car"));
+        let doc = dir.path().join(format!("{repo}.json"));
+        std::fs::write(&car, snapshot.to_car(&generator).expect("CAR")).expect("write CAR");
+        std::fs::write(&doc, document.to_string()).expect("write DID document");
+        let output = sluice(&[
+            "inspect",
+            "car",
+            car.to_str().expect("path"),
+            "--did-doc",
+            doc.to_str().expect("path"),
+        ]);
+        assert!(output.status.success(), "repo {repo}: {}", stderr(&output));
+        let lines = json_lines(&output);
+        assert_eq!(lines[0]["signature"], "valid", "repo {repo}");
+        assert_eq!(lines[0]["did"], status.did.as_str(), "repo {repo}");
+        assert_eq!(lines.len() - 1, records, "repo {repo}: one line per record");
+        checked += 1;
+    }
+    assert!(checked >= 8, "only {checked} active repos");
+}
