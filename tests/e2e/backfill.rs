@@ -89,7 +89,7 @@ async fn the_backfiller_copies_every_record_once_and_survives_sigkill() {
     let expected = manifest(&net);
 
     // A clean run: every record exactly once.
-    let clean = TestRedis::new("backfill-clean").await;
+    let clean = TestRedis::new(crate::support::test_redis::SCOPE, "backfill-clean").await;
     queue_every_account(&clean, &net).await;
     let backfiller = SluiceProcess::start(&["backfiller"], &env(&clean, &net));
     wait_drained(&clean).await;
@@ -112,7 +112,7 @@ async fn the_backfiller_copies_every_record_once_and_survives_sigkill() {
 
     // Killed in the middle, started again under the same consumer name: nothing lost, and no
     // more repeats than one chunk per repo in progress.
-    let killed = TestRedis::new("backfill-kill").await;
+    let killed = TestRedis::new(crate::support::test_redis::SCOPE, "backfill-kill").await;
     queue_every_account(&killed, &net).await;
     let first = SluiceProcess::start(&["backfiller"], &env(&killed, &net));
     let start = Instant::now();

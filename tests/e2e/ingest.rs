@@ -86,7 +86,7 @@ async fn the_ingester_follows_a_real_pds_and_resumes_after_sigkill() {
         .unwrap();
 
     // A clean run from cursor 0.
-    let clean = TestRedis::new("ingest-clean").await;
+    let clean = TestRedis::new(crate::support::test_redis::SCOPE, "ingest-clean").await;
     let cursor_key = format!(
         "{}:cursor:{}",
         clean.key("firehose_live"),
@@ -193,7 +193,7 @@ async fn the_ingester_follows_a_real_pds_and_resumes_after_sigkill() {
     let final_head = last;
 
     // The same firehose, one event per write, killed part-way with SIGKILL and started again.
-    let killed = TestRedis::new("ingest-kill").await;
+    let killed = TestRedis::new(crate::support::test_redis::SCOPE, "ingest-kill").await;
     let key = format!(
         "{}:cursor:{}",
         killed.key("firehose_live"),

@@ -59,7 +59,7 @@ async fn ingester_backfiller_and_indexer_index_a_real_network_into_postgres() {
     crate::support::install_crypto_provider();
     let plugins = builtin_plugin_dir();
     let net = RealnetProcess::up(&["--users", "12", "--appview", "--labels"]).await;
-    let redis = TestRedis::new("pipeline").await;
+    let redis = TestRedis::new(crate::support::test_redis::SCOPE, "pipeline").await;
     let db = TestDb::migrated().await;
     let pds = net.str_at("/pds/url").to_owned();
     // From the beginning of the firehose: the PDS's history is the test's live traffic.

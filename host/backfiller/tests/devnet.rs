@@ -92,7 +92,7 @@ async fn drained(redis: &TestRedis) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_record_of_every_repo_arrives_once_with_terminal_outcomes_recorded() {
-    let redis = TestRedis::new("all").await;
+    let redis = TestRedis::new(common::SCOPE, "all").await;
     let net = devnet(21, 14, 2_500, FaultConfig::default()).await;
     let truth = net.network().ground_truth();
     let repos = truth["per_repo"].as_array().unwrap().clone();
@@ -175,7 +175,7 @@ async fn every_record_of_every_repo_arrives_once_with_terminal_outcomes_recorded
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_repos_are_retried_then_dead_lettered_and_others_go_on() {
-    let redis = TestRedis::new("failing").await;
+    let redis = TestRedis::new(common::SCOPE, "failing").await;
     let faults = FaultConfig {
         failing_repos: 0.2,
         truncated_repos: 0.2,
@@ -243,7 +243,7 @@ async fn failing_repos_are_retried_then_dead_lettered_and_others_go_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_backfill_resumes_after_its_last_confirmed_chunk() {
-    let redis = TestRedis::new("resume").await;
+    let redis = TestRedis::new(common::SCOPE, "resume").await;
     let net = devnet(23, 3, 900, FaultConfig::default()).await;
     let truth = net.network().ground_truth();
     let repo = truth["per_repo"]

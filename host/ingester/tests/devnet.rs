@@ -50,7 +50,7 @@ async fn cursor_at(redis: &TestRedis, key: &str, head: u64) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_whole_devnet_reaches_the_streams_in_order() {
-    let redis = TestRedis::new("whole").await;
+    let redis = TestRedis::new(common::SCOPE, "whole").await;
     let net = devnet(11, 12, 1_200, FaultConfig::default()).await;
     let host = net.url();
     let truth = net.network().ground_truth();
@@ -174,7 +174,7 @@ async fn a_whole_devnet_reaches_the_streams_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faulty_frames_are_rejected_counted_and_dead_lettered_without_stopping() {
-    let redis = TestRedis::new("faults").await;
+    let redis = TestRedis::new(common::SCOPE, "faults").await;
     let faults = FaultConfig {
         malformed_frames: 0.03,
         forged_signatures: 0.03,
@@ -284,7 +284,7 @@ async fn faulty_frames_are_rejected_counted_and_dead_lettered_without_stopping()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_resumes_from_the_cursor_without_loss_or_duplicates() {
-    let redis = TestRedis::new("restart").await;
+    let redis = TestRedis::new(common::SCOPE, "restart").await;
     let net = devnet(13, 10, 3_000, FaultConfig::default()).await;
     let host = net.url();
     let head = net.network().head_seq();
@@ -354,7 +354,7 @@ async fn a_restart_resumes_from_the_cursor_without_loss_or_duplicates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn back_pressure_holds_the_source_until_the_stream_drains() {
-    let redis = TestRedis::new("pressure").await;
+    let redis = TestRedis::new(common::SCOPE, "pressure").await;
     let net = devnet(14, 8, 2_000, FaultConfig::default()).await;
     let host = net.url();
     let head = net.network().head_seq();
@@ -398,7 +398,7 @@ async fn back_pressure_holds_the_source_until_the_stream_drains() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_claimed_collections_are_queued() {
-    let redis = TestRedis::new("filter").await;
+    let redis = TestRedis::new(common::SCOPE, "filter").await;
     let net = devnet(15, 6, 800, FaultConfig::default()).await;
     let host = net.url();
     let head = net.network().head_seq();

@@ -24,6 +24,8 @@ pub mod dead_letter;
 pub mod events;
 pub mod producer;
 mod reply;
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 pub use backlog::{BackPressure, Backlog};
 pub use connection::{connect, connect_for_blocking_reads, redis_url};
