@@ -192,8 +192,13 @@ impl Serialize for AtprotoJson<'_> {
                 seq.end()
             }
             Ipld::Map(entries) => {
-                let mut map = serializer.serialize_map(Some(entries.len()))?;
-                for (k, v) in entries {
+                // DAG-CBOR's key order (shorter keys first, then bytewise), the order in which
+                // a decoder meets the keys: what the reference AppView's `JSON.stringify` of a
+                // decoded record writes, so stored record JSON is byte-for-byte the same.
+                let mut ordered: Vec<(&String, &Ipld)> = entries.iter().collect();
+                ordered.sort_by(|(a, _), (b, _)| dag_cbor_key_order(a, b));
+                let mut map = serializer.serialize_map(Some(ordered.len()))?;
+                for (k, v) in ordered {
                     map.serialize_entry(k, &AtprotoJson(v))?;
                 }
                 map.end()
@@ -211,7 +216,15 @@ impl Serialize for AtprotoJson<'_> {
     }
 }
 
-/// Decodes a DAG-CBOR record and renders it as an atproto JSON string.
+/// DAG-CBOR's canonical order of map keys: by encoded length, then bytewise.
+pub fn dag_cbor_key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len()
+        .cmp(&b.len())
+        .then_with(|| a.as_bytes().cmp(b.as_bytes()))
+}
+
+/// Decodes a DAG-CBOR record and renders it as an atproto JSON string, map keys in DAG-CBOR
+/// order.
 pub fn dag_cbor_to_json_string(bytes: &[u8]) -> Result<String, DataError> {
     let value: Ipld = from_dag_cbor(bytes)?;
     serde_json::to_string(&AtprotoJson(&value)).map_err(|e| DataError::Encode(e.to_string()))
@@ -384,6 +397,27 @@ mod tests {
     struct Case {
         note: String,
         json: serde_json::Value,
+    }
+
+    #[test]
+    fn json_text_keeps_dag_cbor_key_order() {
+        let record = serde_json::json!({
+            "$type": "app.bsky.feed.post",
+            "text": "hi",
+            "createdAt": "2024-01-01T00:00:00.000Z",
+            "embed": {"$type": "app.bsky.embed.external", "external": {"uri": "https://a.example", "title": "t", "description": "d"}},
+            "langs": ["en"],
+        });
+        let (cbor, _) = record_json_to_dag_cbor(&record).unwrap();
+        let text = dag_cbor_to_json_string(&cbor).unwrap();
+        assert_eq!(
+            text,
+            concat!(
+                r#"{"text":"hi","$type":"app.bsky.feed.post","embed":{"$type":"app.bsky.embed.external","#,
+                r#""external":{"uri":"https://a.example","title":"t","description":"d"}},"#,
+                r#""langs":["en"],"createdAt":"2024-01-01T00:00:00.000Z"}"#
+            )
+        );
     }
 
     #[test]

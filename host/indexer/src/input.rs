@@ -5,7 +5,7 @@
 //! Everything here is pure and runs before any database work.
 
 use sluice_atproto::Cid;
-use sluice_atproto::data::{cid_for_dag_cbor, record_from_json, to_dag_cbor};
+use sluice_atproto::data::{AtprotoJson, cid_for_dag_cbor, record_from_json, to_dag_cbor};
 use sluice_atproto::syntax::{Did, Nsid, RecordKey, Tid};
 use sluice_lexicon::{Catalog, RecordError};
 use sluice_plugin_host::types::{Action, Label, Source};
@@ -277,6 +277,10 @@ fn record(
             format!("the record hashes to {computed}, the event says {claimed}"),
         ));
     }
+    // Stored as the reference stores it: the record's JSON with keys in DAG-CBOR order, whatever
+    // order the event's producer wrote them in.
+    let canonical_json = serde_json::to_string(&AtprotoJson(&ipld))
+        .map_err(|e| Rejection::new(REASON_INVALID, format!("record JSON: {e}")))?;
     Ok(Item::Record(RecordChange {
         action,
         uri: format!("at://{did}/{}/{}", event.collection, event.rkey),
@@ -287,7 +291,7 @@ fn record(
         commit: event.commit,
         new: Some(NewVersion {
             cid: computed.to_string(),
-            json: json.to_owned(),
+            json: canonical_json,
             cbor,
         }),
         indexed_at: event.time,
