@@ -19,6 +19,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures::StreamExt;
 use sluice_plugin_host::types::{
@@ -34,6 +35,7 @@ use crate::error::BatchError;
 use crate::identity::{HandleSource, RecentlyAnnounced};
 use crate::input::{Item, REASON_PLUGIN, RecordChange};
 use crate::lookup::{Database, PgLookups, stored_record};
+use crate::metrics;
 use crate::prepared::PreparedPlugins;
 use crate::records::{self, RecordWrite, StoredState, Verdict};
 
@@ -208,6 +210,7 @@ pub async fn index_batch(
     uris.dedup();
     let mut initial: HashMap<String, StoredState>;
     let mut account_uris: HashMap<&str, Vec<String>> = HashMap::new();
+    let loading = Instant::now();
     {
         let mut conn = ctx.pool.acquire().await?;
         initial = records::load(&mut conn, &uris).await?;
@@ -221,6 +224,7 @@ pub async fn index_batch(
             list.sort();
         }
     }
+    metrics::phase("load", loading.elapsed());
     let mut state: HashMap<String, Option<StoredState>> = uris
         .iter()
         .chain(account_uris.values().flatten())
@@ -231,6 +235,7 @@ pub async fn index_batch(
     let identity_plugins = prepared.plugins_for_events(EventKinds::IDENTITY);
     let mut first_seen: Vec<String> = Vec::new();
     let mut handles: HashMap<String, Option<String>> = HashMap::new();
+    let resolving = Instant::now();
     if !identity_plugins.is_empty() {
         let dids: Vec<String> = {
             let mut dids: Vec<String> = entries
@@ -270,6 +275,7 @@ pub async fn index_batch(
             .await;
         handles.extend(resolved);
     }
+    metrics::phase("handles", resolving.elapsed());
 
     // The schedule.
     let mut schedule: Vec<Scheduled<'_>> = Vec::new();
@@ -436,6 +442,26 @@ pub async fn index_batch(
                     report.counts.duplicate += 1;
                     continue;
                 }
+                Verdict::Unchanged => {
+                    report.counts.duplicate += 1;
+                    if let Some(stored) = previous {
+                        let moved = StoredState {
+                            rev: change.rev.clone(),
+                            ..stored
+                        };
+                        state.insert(change.uri.clone(), Some(moved.clone()));
+                        record_writes.insert(
+                            change.uri.clone(),
+                            RecordWrite {
+                                uri: change.uri.clone(),
+                                did: change.did.clone(),
+                                expected: initial.get(&change.uri).cloned(),
+                                state: moved,
+                            },
+                        );
+                    }
+                    continue;
+                }
                 Verdict::Apply => {}
             }
             let encoding = prepared
@@ -492,9 +518,12 @@ pub async fn index_batch(
                 continue;
             };
             let resolver = PgLookups::new(Database::Pool(ctx.pool), &prepared, Some(&state));
+            let calling = Instant::now();
             let result = worker
                 .index_records(&ops, &resolver, ctx.options.driver)
-                .await?;
+                .await;
+            plugin_phases(calling.elapsed(), resolver.lookup_time());
+            let result = result?;
             merge_seen(&mut seen, resolver.take_seen());
             drop(resolver);
             for (pending, outcome) in pending.into_iter().zip(result.results) {
@@ -555,9 +584,12 @@ pub async fn index_batch(
             };
             let list: Vec<NetworkEvent> = mine.iter().map(|(_, _, e)| e.clone()).collect();
             let resolver = PgLookups::new(Database::Pool(ctx.pool), &prepared, Some(&state));
+            let calling = Instant::now();
             let result = worker
                 .index_events(&list, &resolver, ctx.options.driver)
-                .await?;
+                .await;
+            plugin_phases(calling.elapsed(), resolver.lookup_time());
+            let result = result?;
             drop(resolver);
             for ((seq, entry, _), outcome) in mine.into_iter().zip(result.results) {
                 report.counts.events += 1;
@@ -583,15 +615,20 @@ pub async fn index_batch(
 
     // The write transaction.
     let since = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let writing = Instant::now();
     let mut tx = ctx.pool.begin().await?;
     let writes: Vec<RecordWrite> = record_writes.into_values().collect();
     records::write(&mut tx, &writes).await?;
+    let writing = metrics::phase_from("write_records", writing);
     let mut deltas = AggregateDeltas::default();
     report.counts.write += apply_ops(&mut tx, &prepared, &all_ops, strict, &mut deltas).await?;
+    let writing = metrics::phase_from("write_rows", writing);
     indexed_waiters.sort();
     indexed_waiters.dedup();
     awaits::replace(&mut tx, &indexed_waiters, &new_awaits, &since).await?;
+    let writing = metrics::phase_from("awaits", writing);
     awaits::lock(&mut tx).await?;
+    let mut writing = metrics::phase_from("awaits_lock", writing);
     let touched: Vec<String> = writes.iter().map(|w| w.uri.clone()).collect();
     let mut candidates = awaits::waiters_of(&mut tx, &touched).await?;
     // Re-index requests (`crate::reindex`) are replayed as waiters are.
@@ -626,6 +663,7 @@ pub async fn index_batch(
             break;
         }
         rounds += 1;
+        writing = metrics::phase_from("awaits", writing);
         let waiters = std::mem::take(&mut candidates);
         recheck = replay(
             &mut tx,
@@ -640,13 +678,24 @@ pub async fn index_batch(
             &mut report.counts,
         )
         .await?;
+        writing = metrics::phase_from("replay", writing);
     }
+    let writing = metrics::phase_from("awaits", writing);
     report.counts.aggregate_keys = deltas.len() as u64;
     report.counts.write.statements += deltas.write(&mut tx, &prepared).await?;
+    let writing = metrics::phase_from("aggregates", writing);
     write_actor_sync(&mut tx, entries).await?;
+    let writing = metrics::phase_from("actor_sync", writing);
     tx.commit().await?;
+    metrics::phase_from("commit", writing);
     report.announced = first_seen;
     Ok(report)
+}
+
+/// Records the time of a plugin call: its lookups apart.
+fn plugin_phases(call: std::time::Duration, lookups: std::time::Duration) {
+    metrics::phase("plugins", call.saturating_sub(lookups));
+    metrics::phase("lookups", lookups);
 }
 
 /// An outcome checked against the real tables.
@@ -786,7 +835,13 @@ async fn replay(
         by_plugin.entry(plugin).or_default().push((
             waiter.clone(),
             RecordOp {
-                action: Action::Update,
+                // The stored version again, not a new one: a create over that same version
+                // (`previous` = `record`), as the plugins' test host (bsky-testkit) replays.
+                // `update` would say the content changed, and a plugin would run its delete
+                // path first: bsky-feed then deletes the quotes *of* the post and the feed
+                // items of its reposts, and soft-deletes its `op_thread_reply` row, rows that
+                // other records wrote and that no replay brings back (found by tests/e2e/crash.rs).
+                action: Action::Create,
                 did: did.to_owned(),
                 collection: collection.to_owned(),
                 rkey: rkey.to_owned(),

@@ -1,14 +1,18 @@
-//! The `record` table: every indexed record's current version (or its tombstone) with the repo
-//! revision that wrote it, and the revision guard.
+//! The `record` table (every live record's current version with the repo revision that wrote
+//! it), the `sluice_tombstone` table (deleted records), and the revision guard.
 //!
 //! **The guard.** An operation applies only when its revision is newer than the stored one, so
 //! operations delivered out of order (a backfill racing the live firehose, a redelivery after a
-//! crash) never roll a record back. A delete of a record never seen leaves a tombstone
-//! (`json = ''`, `cid = ''`) carrying the delete's revision, so a create of an older revision
+//! crash) never roll a record back. A delete (even of a record never seen) leaves a tombstone
+//! in `sluice_tombstone` carrying the delete's revision, so a create of an older revision
 //! arriving later is refused instead of resurrecting the record. At an equal revision:
 //! a tombstone wins (a redelivered delete, or a backfill snapshot taken at the revision of the
 //! deletion); the same version again is a redelivery and does nothing; a different version
 //! applies (the reference's `rev <=` rule).
+//!
+//! Tombstones are kept out of `record` because the reference dataplane parses the `json` of
+//! every `record` row it reads. A URI is in one of the two tables, never both; in memory a
+//! tombstone is a [`StoredState`] with empty `cid` and `json`.
 
 use std::collections::HashMap;
 
@@ -55,6 +59,11 @@ pub enum Verdict {
     Stale,
     /// What is stored already (a redelivery, or a delete losing to an equal tombstone): skip.
     Duplicate,
+    /// The same record (same CID) at a newer revision, e.g. a backfill delivering a record the
+    /// live firehose indexed already: only the stored revision moves. Re-running the plugin
+    /// would undo and redo the record's rows and lose what was settled since (a repost's feed
+    /// item removed by the post's re-index, reply states, notifications).
+    Unchanged,
 }
 
 /// The revision guard. `new_cid` is the operation's record CID, `None` for a delete.
@@ -63,7 +72,10 @@ pub fn guard(stored: Option<&StoredState>, rev: &str, new_cid: Option<&str>) -> 
         return Verdict::Apply;
     };
     match rev.cmp(stored.rev.as_str()) {
-        std::cmp::Ordering::Greater => Verdict::Apply,
+        std::cmp::Ordering::Greater => match new_cid {
+            Some(cid) if !stored.is_tombstone() && cid == stored.cid => Verdict::Unchanged,
+            _ => Verdict::Apply,
+        },
         std::cmp::Ordering::Less => Verdict::Stale,
         std::cmp::Ordering::Equal => {
             if stored.is_tombstone() {
@@ -86,24 +98,35 @@ pub async fn load(
     if uris.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows =
-        sqlx::query(r#"SELECT uri, cid, json, rev, "indexedAt" FROM record WHERE uri = ANY($1)"#)
-            .bind(uris)
-            .fetch_all(conn)
-            .await?;
-    rows.into_iter()
-        .map(|row| {
-            Ok((
-                row.try_get::<String, _>(0)?,
-                StoredState {
-                    cid: row.try_get(1)?,
-                    json: row.try_get(2)?,
-                    rev: row.try_get(3)?,
-                    indexed_at: row.try_get(4)?,
-                },
-            ))
-        })
-        .collect()
+    let rows = sqlx::query(
+        r#"SELECT uri, cid, json, rev, "indexedAt" FROM record WHERE uri = ANY($1)
+           UNION ALL
+           SELECT uri, '', '', rev, "indexedAt" FROM sluice_tombstone WHERE uri = ANY($1)"#,
+    )
+    .bind(uris)
+    .fetch_all(conn)
+    .await?;
+    let mut states = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let state = StoredState {
+            cid: row.try_get(1)?,
+            json: row.try_get(2)?,
+            rev: row.try_get(3)?,
+            indexed_at: row.try_get(4)?,
+        };
+        // Never both; should it happen, the live version wins.
+        match states.entry(row.try_get::<String, _>(0)?) {
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(state);
+            }
+            std::collections::hash_map::Entry::Occupied(mut slot) => {
+                if !state.is_tombstone() {
+                    slot.insert(state);
+                }
+            }
+        }
+    }
+    Ok(states)
 }
 
 /// The live records of one account (not tombstones), for deleting an account.
@@ -146,8 +169,9 @@ pub struct RecordWrite {
 }
 
 /// Locks the rows of `writes` and checks that they are still what the batch read; then writes
-/// the new states. A difference means another indexer changed one of them in between:
-/// [`BatchError::Concurrent`], and the batch starts over.
+/// the new states: live versions into `record`, tombstones into `sluice_tombstone`, each URI
+/// removed from the other table. A difference means another indexer changed one of them in
+/// between: [`BatchError::Concurrent`], and the batch starts over.
 pub async fn write(conn: &mut PgConnection, writes: &[RecordWrite]) -> Result<(), BatchError> {
     if writes.is_empty() {
         return Ok(());
@@ -155,14 +179,14 @@ pub async fn write(conn: &mut PgConnection, writes: &[RecordWrite]) -> Result<()
     let mut sorted: Vec<&RecordWrite> = writes.iter().collect();
     sorted.sort_by(|a, b| a.uri.cmp(&b.uri));
     let uris: Vec<&str> = sorted.iter().map(|w| w.uri.as_str()).collect();
-    let locked =
-        sqlx::query("SELECT uri, cid, rev FROM record WHERE uri = ANY($1) ORDER BY uri FOR UPDATE")
-            .bind(&uris)
-            .fetch_all(&mut *conn)
-            .await?;
-    let mut now: HashMap<String, (String, String)> = HashMap::with_capacity(locked.len());
-    for row in locked {
-        now.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
+    let mut now: HashMap<String, (String, String)> = HashMap::with_capacity(sorted.len());
+    for sql in [
+        "SELECT uri, cid, rev FROM record WHERE uri = ANY($1) ORDER BY uri FOR UPDATE",
+        "SELECT uri, '', rev FROM sluice_tombstone WHERE uri = ANY($1) ORDER BY uri FOR UPDATE",
+    ] {
+        for row in sqlx::query(sql).bind(&uris).fetch_all(&mut *conn).await? {
+            now.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
+        }
     }
     for write in &sorted {
         let current = now.get(&write.uri);
@@ -178,52 +202,117 @@ pub async fn write(conn: &mut PgConnection, writes: &[RecordWrite]) -> Result<()
             )));
         }
     }
-
-    let mut columns: [Vec<&str>; 6] = Default::default();
-    for write in &sorted {
-        let values = [
-            write.uri.as_str(),
-            write.state.cid.as_str(),
-            write.did.as_str(),
-            write.state.json.as_str(),
-            write.state.indexed_at.as_str(),
-            write.state.rev.as_str(),
-        ];
-        for (column, value) in columns.iter_mut().zip(values) {
-            column.push(value);
-        }
-    }
-    let [uri, cid, did, json, indexed_at, rev] = columns;
-    // A tombstone keeps the indexing time of the version it replaces, as the reference's delete.
-    let written = sqlx::query(
-        r#"INSERT INTO record AS r (uri, cid, did, json, "indexedAt", rev)
-           SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-           ON CONFLICT (uri) DO UPDATE SET
-               cid = EXCLUDED.cid,
-               json = EXCLUDED.json,
-               rev = EXCLUDED.rev,
-               "indexedAt" = CASE WHEN EXCLUDED.json = '' THEN r."indexedAt" ELSE EXCLUDED."indexedAt" END
-           RETURNING uri, (r.xmax = 0)"#,
-    )
-    .bind(uri)
-    .bind(cid)
-    .bind(did)
-    .bind(json)
-    .bind(indexed_at)
-    .bind(rev)
-    .fetch_all(&mut *conn)
-    .await?;
+    let (live, deleted): (Vec<&RecordWrite>, Vec<&RecordWrite>) =
+        sorted.iter().partition(|w| !w.state.is_tombstone());
     let expected_new: HashMap<&str, bool> = sorted
         .iter()
         .map(|w| (w.uri.as_str(), w.expected.is_none()))
         .collect();
-    for row in written {
-        let uri: String = row.try_get(0)?;
-        let inserted: bool = row.try_get(1)?;
-        if expected_new.get(uri.as_str()) == Some(&true) && !inserted {
-            return Err(BatchError::Concurrent(format!(
+    // A row found where the batch saw none was written by another indexer meanwhile.
+    let check_fresh = |uri: &str, fresh: bool| {
+        if expected_new.get(uri) == Some(&true) && !fresh {
+            Err(BatchError::Concurrent(format!(
                 "{uri} was created by another indexer meanwhile"
-            )));
+            )))
+        } else {
+            Ok(())
+        }
+    };
+
+    if !live.is_empty() {
+        let live_uris: Vec<&str> = live.iter().map(|w| w.uri.as_str()).collect();
+        let revived: Vec<String> =
+            sqlx::query_scalar("DELETE FROM sluice_tombstone WHERE uri = ANY($1) RETURNING uri")
+                .bind(&live_uris)
+                .fetch_all(&mut *conn)
+                .await?;
+        for uri in &revived {
+            check_fresh(uri, false)?;
+        }
+        let mut columns: [Vec<&str>; 6] = Default::default();
+        for write in &live {
+            let values = [
+                write.uri.as_str(),
+                write.state.cid.as_str(),
+                write.did.as_str(),
+                write.state.json.as_str(),
+                write.state.indexed_at.as_str(),
+                write.state.rev.as_str(),
+            ];
+            for (column, value) in columns.iter_mut().zip(values) {
+                column.push(value);
+            }
+        }
+        let [uri, cid, did, json, indexed_at, rev] = columns;
+        let written = sqlx::query(
+            r#"INSERT INTO record AS r (uri, cid, did, json, "indexedAt", rev)
+               SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+               ON CONFLICT (uri) DO UPDATE SET
+                   cid = EXCLUDED.cid,
+                   json = EXCLUDED.json,
+                   rev = EXCLUDED.rev,
+                   "indexedAt" = EXCLUDED."indexedAt"
+               RETURNING uri, (r.xmax = 0)"#,
+        )
+        .bind(uri)
+        .bind(cid)
+        .bind(did)
+        .bind(json)
+        .bind(indexed_at)
+        .bind(rev)
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in written {
+            let uri: String = row.try_get(0)?;
+            check_fresh(&uri, row.try_get(1)?)?;
+        }
+    }
+
+    if !deleted.is_empty() {
+        let deleted_uris: Vec<&str> = deleted.iter().map(|w| w.uri.as_str()).collect();
+        // A tombstone keeps the indexing time of the version it replaces, as the reference's
+        // delete does.
+        let replaced: Vec<(String, String)> =
+            sqlx::query_as(r#"DELETE FROM record WHERE uri = ANY($1) RETURNING uri, "indexedAt""#)
+                .bind(&deleted_uris)
+                .fetch_all(&mut *conn)
+                .await?;
+        let mut replaced_at: HashMap<String, String> = HashMap::with_capacity(replaced.len());
+        for (uri, indexed_at) in replaced {
+            check_fresh(&uri, false)?;
+            replaced_at.insert(uri, indexed_at);
+        }
+        let mut columns: [Vec<&str>; 4] = Default::default();
+        for write in &deleted {
+            let indexed_at = replaced_at
+                .get(&write.uri)
+                .map_or(write.state.indexed_at.as_str(), String::as_str);
+            let values = [
+                write.uri.as_str(),
+                write.did.as_str(),
+                write.state.rev.as_str(),
+                indexed_at,
+            ];
+            for (column, value) in columns.iter_mut().zip(values) {
+                column.push(value);
+            }
+        }
+        let [uri, did, rev, indexed_at] = columns;
+        let written = sqlx::query(
+            r#"INSERT INTO sluice_tombstone AS t (uri, did, rev, "indexedAt")
+               SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[])
+               ON CONFLICT (uri) DO UPDATE SET rev = EXCLUDED.rev
+               RETURNING uri, (t.xmax = 0)"#,
+        )
+        .bind(uri)
+        .bind(did)
+        .bind(rev)
+        .bind(indexed_at)
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in written {
+            let uri: String = row.try_get(0)?;
+            check_fresh(&uri, row.try_get(1)?)?;
         }
     }
     Ok(())
@@ -254,6 +343,23 @@ mod tests {
         assert_eq!(guard(Some(&stored), "3k6", Some("c2")), Verdict::Apply);
         assert_eq!(guard(Some(&stored), "3k4", Some("c2")), Verdict::Stale);
         assert_eq!(guard(Some(&stored), "3k4", None), Verdict::Stale);
+    }
+
+    #[test]
+    fn the_same_record_at_a_newer_revision_only_moves_the_revision() {
+        let stored = live("3k5", "c1");
+        assert_eq!(guard(Some(&stored), "3k6", Some("c1")), Verdict::Unchanged);
+        assert_eq!(
+            guard(Some(&stored), "3k6", None),
+            Verdict::Apply,
+            "a delete"
+        );
+        let tombstone = StoredState::tombstone("3k5", "t");
+        assert_eq!(
+            guard(Some(&tombstone), "3k6", Some("")),
+            Verdict::Apply,
+            "a create after a tombstone is never unchanged"
+        );
     }
 
     #[test]
