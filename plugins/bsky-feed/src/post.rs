@@ -87,19 +87,35 @@ fn remove(ctx: &mut Context<'_>, info: &OpInfo<'_>) -> Result<Vec<RowOp>, Error>
     ops.push(delete("quote").matching("uri", uri).into());
     ops.push(delete("quote").matching("subject", uri).into());
     ops.push(delete_for_record(uri));
-    for row in op_replies {
-        let mut values = row.into_iter();
-        if let (Some(Value::Text(root)), Some(Value::Text(parent))) = (values.next(), values.next())
-        {
-            ops.push(
-                upsert("op_thread_reply")
-                    .key("rootUri", root)
-                    .key("uri", uri)
-                    .set("parentUri", parent)
-                    .set("deletedAt", timestamp(info.indexed_at()))
-                    .into(),
-            );
-        }
+    // The OP-thread rows to soft-delete: those stored, and the one the previous version wrote
+    // (which may not be stored yet when it was created earlier in the same batch).
+    let mut op_thread: std::collections::BTreeSet<(String, String)> = op_replies
+        .into_iter()
+        .filter_map(|row| {
+            let mut values = row.into_iter();
+            match (values.next(), values.next()) {
+                (Some(Value::Text(root)), Some(Value::Text(parent))) => Some((root, parent)),
+                _ => None,
+            }
+        })
+        .collect();
+    if let Some(previous) = &info.op.previous
+        && let Ok(post) = decode::<Post>(&previous.body)
+        && let Some(reply) = &post.reply
+        && !reply.parent.uri.is_empty()
+        && authority(&reply.root.uri) == Some(info.op.did.as_str())
+    {
+        op_thread.insert((reply.root.uri.clone(), reply.parent.uri.clone()));
+    }
+    for (root, parent) in op_thread {
+        ops.push(
+            upsert("op_thread_reply")
+                .key("rootUri", root)
+                .key("uri", uri)
+                .set("parentUri", parent)
+                .set("deletedAt", timestamp(info.indexed_at()))
+                .into(),
+        );
     }
     Ok(ops)
 }

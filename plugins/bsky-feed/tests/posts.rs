@@ -433,3 +433,65 @@ fn old_records_do_not_notify() {
     .apply(&mut host);
     assert_eq!(host.rows("notification").len(), 1);
 }
+
+/// A delete in the same batch as its create finds no stored `op_thread_reply` row (the batch's
+/// rows are written after all of its operations ran): the row the previous version wrote is
+/// soft-deleted all the same.
+#[test]
+fn deleting_an_op_reply_soft_deletes_the_row_its_previous_version_wrote() {
+    use sluice_plugin_sdk::types::{
+        Action, Answer, Found, Outcome, RecordOp, RowOp, Source, StoredRecord,
+    };
+    let root = post_uri(ALICE, "3kroot");
+    let op_reply = post_uri(ALICE, "3kreply");
+    let body = json_record(&reply("mine", &root, &root, T1));
+    let cid = fake_cid(&op_reply);
+    let delete = RecordOp {
+        action: Action::Delete,
+        did: ALICE.into(),
+        collection: "app.bsky.feed.post".into(),
+        rkey: "3kreply".into(),
+        record: None,
+        previous: Some(StoredRecord { cid, body }),
+        rev: "3kaaaaaaaaaa2".into(),
+        indexed_at: T2.into(),
+        source: Source::Live,
+    };
+    // Every question answered with "nothing stored".
+    let mut answers: Vec<Answer> = Vec::new();
+    let ops = loop {
+        let outcome = sluice_plugin_sdk::runtime::index_records::<sluice_bsky_feed::BskyFeed>(
+            std::slice::from_ref(&delete),
+            &answers,
+        )
+        .remove(0);
+        match outcome {
+            Outcome::Indexed(indexed) => break indexed.ops,
+            Outcome::Needs(lookups) => answers.extend(lookups.into_iter().map(|lookup| {
+                let found = match &lookup {
+                    sluice_plugin_sdk::types::Lookup::Record(_) => Found::Record(None),
+                    sluice_plugin_sdk::types::Lookup::Rows(_) => Found::Rows(Vec::new()),
+                };
+                Answer { lookup, found }
+            })),
+            Outcome::Failed(error) => panic!("{error:?}"),
+        }
+    };
+    let soft_deletes: Vec<&RowOp> = ops
+        .iter()
+        .filter(|op| matches!(op, RowOp::Upsert(u) if u.table == "op_thread_reply"))
+        .collect();
+    assert_eq!(soft_deletes.len(), 1, "{ops:?}");
+    let RowOp::Upsert(upsert) = soft_deletes[0] else {
+        unreachable!()
+    };
+    let assigned = |column: &str| {
+        upsert
+            .assignments
+            .iter()
+            .find(|a| a.column == column)
+            .map(|a| format!("{:?}", a.value))
+    };
+    assert!(assigned("uri").is_some_and(|v| v.contains(op_reply.as_str())));
+    assert!(assigned("deletedAt").is_some_and(|v| v.contains("2024-05-01T10:00:02")));
+}
