@@ -6,6 +6,12 @@ mod telemetry;
 
 use clap::Parser;
 
+/// mimalloc instead of glibc's allocator: the indexer lifts every row operation of every plugin
+/// call into many small strings, and under glibc `malloc`/`free` and their consolidation took
+/// about a fifth of a plugin benchmark's host time (see `host/bench/README.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Sluice: an AT Protocol indexing host.
 #[derive(Debug, Parser)]
 #[command(name = "sluice", version, about, propagate_version = true)]

@@ -19,6 +19,12 @@ pub(crate) enum Command {
     /// Index firehose_live, firehose_backfill and label_live into Postgres through the
     /// installed WASM plugins.
     Indexer(indexer::IndexerArgs),
+    /// Recount every aggregate (post_agg, profile_agg, ...) from its rows; report and, with
+    /// --fix, correct any drift.
+    Repair(repair::RepairArgs),
+    /// Show what the pipeline is doing: repos backfilled, records indexed and their rate,
+    /// stream backlogs and dead letters (once, or every --every seconds).
+    Status(status::StatusArgs),
 }
 
 mod backfiller;
@@ -27,7 +33,9 @@ mod indexer;
 mod ingester;
 mod inspect;
 mod plugin;
+mod repair;
 mod service;
+mod status;
 
 /// Runs one subcommand to completion.
 pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -38,5 +46,7 @@ pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Ingester(args) => ingester::run(args),
         Command::Backfiller(args) => backfiller::run(args),
         Command::Indexer(args) => indexer::run(args),
+        Command::Repair(args) => repair::run(args),
+        Command::Status(args) => status::run(args),
     }
 }

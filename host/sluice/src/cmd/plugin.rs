@@ -56,7 +56,7 @@ enum PluginCommand {
     Reindex(registry::ReindexArgs),
 }
 
-mod registry;
+pub(crate) mod registry;
 
 /// Arguments of `sluice plugin test`.
 #[derive(Debug, Args)]

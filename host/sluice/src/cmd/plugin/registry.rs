@@ -44,7 +44,8 @@ pub(crate) struct RegistryArgs {
 }
 
 impl RegistryArgs {
-    async fn open(&self) -> anyhow::Result<(Store, Registry)> {
+    /// Connects to the database (migrating it with `--migrate`) and opens the registry.
+    pub(crate) async fn open(&self) -> anyhow::Result<(Store, Registry)> {
         let url = self
             .database_url
             .clone()
