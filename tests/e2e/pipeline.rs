@@ -4,7 +4,9 @@
 //! match the network's manifest: every live post, like, repost, follow, block, list item and
 //! label, and every account with its current handle. Then, table by table, the rows equal those
 //! the reference AppView wrote for the same network (apart from `indexedAt`, `sortAt`, serial ids
-//! and the tables listed in `KNOWN_DIFFERENCES`).
+//! and the tables listed in `KNOWN_DIFFERENCES`); `sluice repair` finds no drift and repairs a
+//! damaged count; and the reference API served from Sluice's schema (`serve-appview`) answers as
+//! the reference AppView (`compare-appviews.mjs`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -239,31 +241,190 @@ async fn ingester_backfiller_and_indexer_index_a_real_network_into_postgres() {
         let key = sluice_queue::dead_letter::dead_letter_stream(&redis.key(stream));
         assert_eq!(redis.xlen(&key).await, 0, "{key} is not empty");
     }
+
+    // To inspect both schemas by hand: SLUICE_E2E_PAUSE_SECS keeps everything up that long.
+    if let Some(secs) = std::env::var("SLUICE_E2E_PAUSE_SECS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        eprintln!(
+            "pausing {secs}s: ours {}, reference {reference}",
+            db.schema()
+        );
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+    }
+
+    // Counts are exact: `sluice repair` finds no drift; after a count is damaged by hand it
+    // reports exactly that one, `--fix` corrects it, and a re-check is clean again.
+    let repair = |fix: bool| {
+        let mut args = vec!["repair", "--json"];
+        if fix {
+            args.push("--fix");
+        }
+        run_sluice(&args, &common)
+    };
+    let (ok, report) = repair(false);
+    assert!(ok, "sluice repair found drift in a fresh index: {report}");
+    let liked: String = sqlx::query_scalar(
+        r#"SELECT uri FROM post_agg WHERE "likeCount" > 0 ORDER BY uri LIMIT 1"#,
+    )
+    .fetch_one(db.pool())
+    .await
+    .expect("a liked post");
+    sqlx::query(r#"UPDATE post_agg SET "likeCount" = "likeCount" + 5 WHERE uri = $1"#)
+        .bind(&liked)
+        .execute(db.pool())
+        .await
+        .expect("damage a count");
+    let (ok, report) = repair(false);
+    assert!(!ok, "sluice repair missed a damaged count: {report}");
+    let like_count = report["counts"]
+        .as_array()
+        .expect("counts")
+        .iter()
+        .find(|c| {
+            c["target"]
+                .as_str()
+                .is_some_and(|t| t.ends_with(".post_agg.likeCount"))
+        })
+        .unwrap_or_else(|| panic!("post_agg.likeCount is not checked: {report}"));
+    assert_eq!(like_count["drifted"], 1, "{report}");
+    assert_eq!(like_count["examples"][0]["key"], liked.as_str(), "{report}");
+    let (ok, report) = repair(true);
+    assert!(ok, "sluice repair --fix: {report}");
+    let (ok, report) = repair(false);
+    assert!(ok, "drift left after sluice repair --fix: {report}");
+
+    // The reference read path (data plane + API from `@atproto/bsky`) served from our schema
+    // answers as the reference AppView that indexed the network itself.
+    let summary = compare_appviews(&net, db.schema()).await;
+    eprintln!("compare-appviews, reference AppView vs reference API on Sluice's schema: {summary}");
+    let calls = summary["calls"].as_i64().expect("calls");
+    let different = summary["different"].as_i64().expect("different");
+    assert!(calls > 100, "compare-appviews asked too little: {summary}");
+    // Every call answers alike, status included (a failing read of Sluice's schema would show
+    // as a 500 here), apart from the few answers that show the rows of `KNOWN_DIFFERENCES`
+    // (e.g. the thread gate of an edited post, which the reference loses).
+    for diff in summary["first_diffs"].as_array().expect("first_diffs") {
+        assert_eq!(
+            diff["status"][0], diff["status"][1],
+            "the reference API answers differently on Sluice's schema: {diff}"
+        );
+    }
+    assert!(
+        different * 100 <= calls * MAX_DIFFERENT_ANSWERS_PERCENT,
+        "answers of the reference API on Sluice's schema differ from the reference AppView's: {summary}"
+    );
 }
 
-/// Tables that do not match the reference yet (issue: indexer). What the report showed:
-/// - `record`: `json` keeps keys in sorted order; the reference keeps DAG-CBOR's order (shorter
-///   keys first), so the text differs although the values are equal.
-/// - `post`, `op_thread_reply`, `notification`, `feed_item`, `quote`: a few rows around replies
-///   to deleted posts, thread gates and reposts differ (`deletedAt` set on other rows, reply
-///   notifications the reference does not send, reposts missing from `feed_item`); the
-///   reference's own notification count also varies from run to run.
-/// - `profile`: `createdAt` of a profile without one is the indexing time on both sides.
-/// - `post_agg`: one count differed in one run of three.
-const KNOWN_DIFFERENCES: [&str; 8] = [
-    "record",
-    "post",
-    "op_thread_reply",
-    "notification",
-    "feed_item",
-    "quote",
-    "profile",
-    "post_agg",
-];
+/// Runs `sluice <args>` to completion with `env`; returns whether it exited 0 and its stdout as
+/// JSON.
+fn run_sluice(args: &[&str], env: &[(&str, String)]) -> (bool, serde_json::Value) {
+    let output = std::process::Command::new(crate::support::sluice_bin::sluice_binary())
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap_or_else(|error| panic!("sluice {args:?}: {error}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let json = serde_json::from_str(&stdout).unwrap_or_else(|error| {
+        panic!(
+            "sluice {args:?} printed no JSON ({error}):\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.success(), json)
+}
+
+/// At most this share (in percent) of `compare-appviews.mjs` calls may differ: those showing
+/// the rows of [`KNOWN_DIFFERENCES`] (3 of 610 in the runs so far).
+const MAX_DIFFERENT_ANSWERS_PERCENT: i64 = 2;
+
+/// Starts `serve-appview` (the reference data plane and API) on `schema`, configured as the
+/// network's own AppView (same PLC, PDS, moderation service and labelers), and runs
+/// `compare-appviews.mjs` between the network's AppView and it. Returns the script's summary
+/// object (`calls`, `equal`, `different`, `endpoints`, `first_diffs`, ...).
+async fn compare_appviews(net: &RealnetProcess, schema: &str) -> serde_json::Value {
+    let ozone = net.str_at("/ozone/did").to_owned();
+    let labelers = format!("{ozone},did:example:labeler");
+    let served = RealnetProcess::start(
+        "serve-appview",
+        &[
+            "--pg-schema",
+            schema,
+            "--plc",
+            net.str_at("/plc/url"),
+            "--pds",
+            net.str_at("/pds/url"),
+            "--mod-service-did",
+            &ozone,
+            "--labelers",
+            &labelers,
+        ],
+    )
+    .await;
+    let output = tokio::process::Command::new(crate::support::node())
+        .arg(crate::support::realnet_dir().join("compare-appviews.mjs"))
+        .arg(net.str_at("/appview/url"))
+        .arg(served.str_at("/url"))
+        .arg("--data-dir")
+        .arg(net.data_dir())
+        .args(["--max-diffs", "100"])
+        .output()
+        .await
+        .expect("run compare-appviews.mjs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|line| line.contains("compare_appviews"))
+        .unwrap_or_else(|| {
+            panic!(
+                "compare-appviews printed no summary ({}):\n{stdout}\n{}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+    let parsed: serde_json::Value = serde_json::from_str(line).expect("summary JSON");
+    parsed["compare_appviews"].clone()
+}
+
+/// Tables where the reference's own results are wrong or racy, so that they cannot match row
+/// for row (what the report showed, and why; the closing notes of issue 6 have the details):
+/// - `post`: `invalidReplyRoot`/`violatesThreadGate` of about a dozen replies. The reference
+///   indexes each account's events in its own queue, concurrently, so a reply is often judged
+///   before its parent (from another account) is indexed and marked invalid forever. Sluice
+///   settles replies when the parent arrives. Sluice marks invalid a reply whose parent was
+///   deleted *later*, which the reference, judging it live, did not. `hasThreadGate` of an
+///   edited post: the reference's update re-inserts the post without it.
+/// - `notification`: the reference's reply notifications depend on the same races (ancestors
+///   not yet indexed notify nobody), and vary from run to run; Sluice's are those of commit
+///   order.
+/// - `post_agg`: the reference's `quoteCount` is not decreased when a quote row is removed by
+///   the deletion of the quoted post; Sluice's equals the `quote` rows (`sluice repair` checks).
+const KNOWN_DIFFERENCES: [&str; 3] = ["post", "notification", "post_agg"];
 
 /// Columns whose values legitimately differ between two indexers of the same network: when the
 /// row was indexed, what is derived from it, and serial ids.
 const DIFFERING_COLUMNS: [&str; 3] = ["indexedAt", "sortAt", "id"];
+
+/// The SQL expression under which `column` of `table` (in `schema`) is compared. A profile
+/// record without `createdAt` gets the indexing wall-clock time on both sides (the reference's
+/// rule, which Sluice follows), so there `createdAt` is compared as "the indexing time".
+fn compared_column(schema: &str, table: &str, column: &str) -> String {
+    if table == "op_thread_reply" && column == "deletedAt" {
+        // The reference writes the wall-clock time of its delete, Sluice the delete's indexing
+        // time: compared as "deleted or not".
+        return r#"("deletedAt" IS NULL) AS "deletedAt""#.to_owned();
+    }
+    if table == "profile" && column == "createdAt" {
+        format!(
+            r#"CASE WHEN (SELECT r.json::jsonb ? 'createdAt' FROM "{schema}".record r WHERE r.uri = t.uri)
+                    THEN "createdAt" ELSE 'indexing time' END AS "createdAt""#
+        )
+    } else {
+        format!("\"{column}\"")
+    }
+}
 
 /// Compares every table of the reference AppView's schema with ours, row by row on the columns
 /// both have (minus [`DIFFERING_COLUMNS`]). One line per table with rows on either side.
@@ -292,14 +453,24 @@ async fn compare_with_reference(db: &TestDb, reference: &str) -> Vec<String> {
         .fetch_all(db.pool())
         .await
         .expect("columns");
-        let list = columns
-            .iter()
-            .filter(|c| !DIFFERING_COLUMNS.contains(&c.as_str()))
-            .map(|c| format!("\"{c}\""))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let ours = format!("\"{}\".\"{table}\"", db.schema());
-        let theirs = format!("\"{reference}\".\"{table}\"");
+        let list_in = |schema: &str| {
+            columns
+                .iter()
+                .filter(|c| !DIFFERING_COLUMNS.contains(&c.as_str()))
+                .map(|c| compared_column(schema, &table, c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        // Each side as a subquery of its compared columns and rows.
+        let ours = format!(
+            "(SELECT {} FROM \"{}\".\"{table}\" t) AS side",
+            list_in(db.schema()),
+            db.schema()
+        );
+        let theirs = format!(
+            "(SELECT {} FROM \"{reference}\".\"{table}\" t) AS side",
+            list_in(&reference)
+        );
         let count = |sql: String| async move {
             sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
                 .fetch_one(db.pool())
@@ -314,11 +485,11 @@ async fn compare_with_reference(db: &TestDb, reference: &str) -> Vec<String> {
             continue;
         }
         let only_ours = count(format!(
-            "SELECT count(*) FROM (SELECT {list} FROM {ours} EXCEPT ALL SELECT {list} FROM {theirs}) d"
+            "SELECT count(*) FROM (SELECT * FROM {ours} EXCEPT ALL SELECT * FROM {theirs}) d"
         ))
         .await;
         let only_theirs = count(format!(
-            "SELECT count(*) FROM (SELECT {list} FROM {theirs} EXCEPT ALL SELECT {list} FROM {ours}) d"
+            "SELECT count(*) FROM (SELECT * FROM {theirs} EXCEPT ALL SELECT * FROM {ours}) d"
         ))
         .await;
         let verdict = if only_ours == 0 && only_theirs == 0 {
@@ -332,7 +503,7 @@ async fn compare_with_reference(db: &TestDb, reference: &str) -> Vec<String> {
         // A few differing rows of each side, to see which columns differ.
         for (side, a, b) in [("ours", &ours, &theirs), ("reference", &theirs, &ours)] {
             let sample: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                "SELECT row_to_json(d)::text FROM (SELECT {list} FROM {a} EXCEPT ALL SELECT {list} FROM {b} ORDER BY 1 LIMIT 2) d"
+                "SELECT row_to_json(d)::text FROM (SELECT * FROM {a} EXCEPT ALL SELECT * FROM {b} ORDER BY 1 LIMIT 2) d"
             )))
             .fetch_all(db.pool())
             .await
