@@ -84,12 +84,20 @@ const CORE_INSTANCES_PER_COMPONENT: u32 = 32;
 const MEMORIES_PER_COMPONENT: u32 = 4;
 const TABLES_PER_COMPONENT: u32 = 8;
 
+/// Set (to anything) to write a perf map of the compiled plugin code, so that `perf` can name
+/// plugin functions when profiling an indexer.
+pub const PERFMAP_ENV: &str = "SLUICE_WASM_PERFMAP";
+
 impl PluginEngine {
     /// Builds the engine, its linker (WASI with nothing granted, plus the `host` interface)
     /// and the epoch ticker.
     pub fn new(config: EngineConfig) -> Result<Self, LoadError> {
         let mut wasm = Config::new();
         wasm.wasm_component_model(true).epoch_interruption(true);
+        if std::env::var_os(PERFMAP_ENV).is_some() {
+            // `perf report` then names plugins' functions (from /tmp/perf-<pid>.map).
+            wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
 
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(config.max_instances)
