@@ -469,7 +469,7 @@ async fn compare_with_reference(db: &TestDb, reference: &str) -> Vec<String> {
         );
         let theirs = format!(
             "(SELECT {} FROM \"{reference}\".\"{table}\" t) AS side",
-            list_in(&reference)
+            list_in(reference)
         );
         let count = |sql: String| async move {
             sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
