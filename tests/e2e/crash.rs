@@ -161,23 +161,6 @@ impl Rng {
     }
 }
 
-/// The Bluesky plugins, built as WASM components, copied into one directory.
-fn builtin_plugin_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    for package in [
-        "sluice-bsky-actor",
-        "sluice-bsky-feed",
-        "sluice-bsky-graph",
-        "sluice-bsky-labels",
-    ] {
-        let wasm = sluice_plugin_host::guest_build::build(package)
-            .unwrap_or_else(|error| panic!("building {package}: {error}"));
-        std::fs::copy(&wasm, dir.path().join(wasm.file_name().expect("file name")))
-            .expect("copy the plugin");
-    }
-    dir
-}
-
 async fn start_devnet() -> RunningDevnet {
     let config = DevnetConfig::new(
         NetworkConfig::new(DEVNET_SEED, DEVNET_REPOS).with_records(DEVNET_RECORDS),
@@ -374,7 +357,7 @@ struct Kill {
 async fn sigkilled_indexers_recover_to_exactly_the_rows_of_a_clean_run() {
     crate::support::install_crypto_provider();
     let test_start = Instant::now();
-    let plugins = builtin_plugin_dir();
+    let plugins = crate::support::builtin_plugin_dir();
     let plugin_cache = tempfile::tempdir().expect("temp dir");
     let devnet = start_devnet().await;
     eprintln!(

@@ -19,23 +19,6 @@ use crate::support::test_redis::TestRedis;
 
 const TIMEOUT: Duration = Duration::from_secs(180);
 
-/// The Bluesky plugins, built as WASM components, copied into one directory.
-fn builtin_plugin_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    for package in [
-        "sluice-bsky-actor",
-        "sluice-bsky-feed",
-        "sluice-bsky-graph",
-        "sluice-bsky-labels",
-    ] {
-        let wasm = sluice_plugin_host::guest_build::build(package)
-            .unwrap_or_else(|error| panic!("building {package}: {error}"));
-        std::fs::copy(&wasm, dir.path().join(wasm.file_name().expect("file name")))
-            .expect("copy the plugin");
-    }
-    dir
-}
-
 /// Live records of the manifest per collection.
 fn expected_counts(net: &RealnetProcess) -> BTreeMap<String, i64> {
     let path = net.data_dir().join("manifest.json");
@@ -59,7 +42,7 @@ async fn count(db: &TestDb, sql: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingester_backfiller_and_indexer_index_a_real_network_into_postgres() {
     crate::support::install_crypto_provider();
-    let plugins = builtin_plugin_dir();
+    let plugins = crate::support::builtin_plugin_dir();
     let net = RealnetProcess::up(&["--users", "12", "--appview", "--labels"]).await;
     let redis = TestRedis::new(crate::support::test_redis::SCOPE, "pipeline").await;
     let db = TestDb::migrated().await;

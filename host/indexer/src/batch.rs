@@ -60,6 +60,22 @@ impl Default for BatchOptions {
     }
 }
 
+/// The record row a batch writes for `uri`: its new `state`, on condition that what the batch
+/// read at the start (`initial`) is still stored.
+fn record_write(
+    uri: &str,
+    did: &str,
+    initial: &HashMap<String, StoredState>,
+    state: StoredState,
+) -> RecordWrite {
+    RecordWrite {
+        uri: uri.to_owned(),
+        did: did.to_owned(),
+        expected: initial.get(uri).cloned(),
+        state,
+    }
+}
+
 /// One plugin instance per plugin of a prepared set, owned by one indexer worker.
 pub struct PluginWorkers {
     prepared: Arc<PreparedPlugins>,
@@ -450,15 +466,8 @@ pub async fn index_batch(
                             ..stored
                         };
                         state.insert(change.uri.clone(), Some(moved.clone()));
-                        record_writes.insert(
-                            change.uri.clone(),
-                            RecordWrite {
-                                uri: change.uri.clone(),
-                                did: change.did.clone(),
-                                expected: initial.get(&change.uri).cloned(),
-                                state: moved,
-                            },
-                        );
+                        let write = record_write(&change.uri, &change.did, &initial, moved);
+                        record_writes.insert(change.uri.clone(), write);
                     }
                     continue;
                 }
@@ -533,15 +542,9 @@ pub async fn index_batch(
                         let new_state = pending.new_state;
                         state.insert(pending.uri.clone(), new_state.clone());
                         if let Some(new_state) = new_state {
-                            record_writes.insert(
-                                pending.uri.clone(),
-                                RecordWrite {
-                                    uri: pending.uri.clone(),
-                                    did: pending.did.clone(),
-                                    expected: initial.get(&pending.uri).cloned(),
-                                    state: new_state,
-                                },
-                            );
+                            let write =
+                                record_write(&pending.uri, &pending.did, &initial, new_state);
+                            record_writes.insert(pending.uri.clone(), write);
                         }
                         new_awaits.retain(|(waiter, _)| *waiter != pending.uri);
                         new_awaits.extend(awaits.into_iter().map(|a| (pending.uri.clone(), a)));

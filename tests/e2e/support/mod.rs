@@ -55,6 +55,23 @@ pub(crate) fn node() -> PathBuf {
     realnet_dir().join("node_modules/.bin/node")
 }
 
+/// The Bluesky plugins, built as WASM components, copied into one directory.
+pub(crate) fn builtin_plugin_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for package in [
+        "sluice-bsky-actor",
+        "sluice-bsky-feed",
+        "sluice-bsky-graph",
+        "sluice-bsky-labels",
+    ] {
+        let wasm = sluice_plugin_host::guest_build::build(package)
+            .unwrap_or_else(|error| panic!("building {package}: {error}"));
+        std::fs::copy(&wasm, dir.path().join(wasm.file_name().expect("file name")))
+            .expect("copy the plugin");
+    }
+    dir
+}
+
 /// Installs rustls' ring provider for reqwest (the workspace builds rustls without a default).
 pub(crate) fn install_crypto_provider() {
     // An error only means a provider is installed already.
