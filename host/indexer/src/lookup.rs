@@ -9,6 +9,8 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use sluice_atproto::data::record_json_to_dag_cbor;
 use sluice_plugin_host::types::{
@@ -50,6 +52,8 @@ pub struct PgLookups<'a> {
     prepared: &'a PreparedPlugins,
     overlay: Option<&'a HashMap<String, Option<StoredState>>>,
     seen: Mutex<HashMap<String, Option<String>>>,
+    /// Nanoseconds spent answering lookups.
+    busy: AtomicU64,
 }
 
 impl<'a> PgLookups<'a> {
@@ -65,7 +69,13 @@ impl<'a> PgLookups<'a> {
             prepared,
             overlay,
             seen: Mutex::new(HashMap::new()),
+            busy: AtomicU64::new(0),
         }
+    }
+
+    /// The time spent answering lookups so far.
+    pub fn lookup_time(&self) -> Duration {
+        Duration::from_nanos(self.busy.load(Ordering::Relaxed))
     }
 
     /// The record answers given so far: AT-URI → CID (`None`: absent).
@@ -367,6 +377,21 @@ fn row_group_key(query: &RowQuery) -> String {
 
 impl LookupResolver for PgLookups<'_> {
     async fn resolve(
+        &self,
+        plugin: &Declaration,
+        lookups: &[Lookup],
+    ) -> Result<Vec<Found>, LookupError> {
+        let started = Instant::now();
+        let answers = self.answer(plugin, lookups).await;
+        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.busy.fetch_add(nanos, Ordering::Relaxed);
+        answers
+    }
+}
+
+impl PgLookups<'_> {
+    /// Answers one round of lookups.
+    async fn answer(
         &self,
         plugin: &Declaration,
         lookups: &[Lookup],

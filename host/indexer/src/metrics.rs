@@ -27,6 +27,15 @@ pub const AGGREGATE_KEYS: &str = "sluice_indexer_aggregate_keys_total";
 pub const RETRIES: &str = "sluice_indexer_batch_failures_total";
 /// Plugin-set changes taken at a batch boundary.
 pub const PLUGIN_SWAPS: &str = "sluice_indexer_plugin_swaps_total";
+/// Seconds spent in each phase of indexing, by `phase` (histogram: its sum is the time spent,
+/// summed over the workers). Phases: `read` (the reader's `XREADGROUP`s), `dispatch` (the
+/// reader waiting for a busy worker), `idle` (a worker waiting for work), `parse`, `load` (stored
+/// versions), `handles`, `plugins` (plugin calls, lookups excluded), `lookups`, `write_records`,
+/// `write_rows`, `awaits`, `awaits_lock`, `replay`, `aggregates`, `actor_sync`, `commit`, `settle`
+/// (acknowledging, parking); `index` is the whole of a worker's indexing of a part of a batch
+/// (retries included), from `load` to `commit`; `failed` is the time of the attempts that failed
+/// (retried, or split to isolate an entry), their phases included.
+pub const PHASE_SECONDS: &str = "sluice_indexer_phase_seconds";
 
 /// Registers the descriptions of every metric (call once, after installing a recorder).
 pub fn describe() {
@@ -55,6 +64,22 @@ pub fn describe() {
         PLUGIN_SWAPS,
         "Plugin-set changes taken at a batch boundary."
     );
+    describe_histogram!(
+        PHASE_SECONDS,
+        "Seconds spent in each phase of indexing, by phase."
+    );
+}
+
+/// Records the time one phase took.
+pub(crate) fn phase(phase: &'static str, elapsed: std::time::Duration) {
+    metrics::histogram!(PHASE_SECONDS, "phase" => phase).record(elapsed.as_secs_f64());
+}
+
+/// Records the time since `started` as `phase`; returns now (where the next phase starts).
+pub(crate) fn phase_from(phase: &'static str, started: std::time::Instant) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    self::phase(phase, now.duration_since(started));
+    now
 }
 
 /// Counts a committed batch's counters.

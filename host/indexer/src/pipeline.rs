@@ -197,10 +197,14 @@ pub async fn run(config: IndexerConfig, shutdown: CancellationToken) -> Result<(
                 }
             }
         }
+        let reading = Instant::now();
         let read = tokio::select! {
             () = shutdown.cancelled() => break,
             read = firehose.read() => read,
         };
+        if read.as_ref().is_ok_and(|batch| !batch.is_empty()) {
+            metrics::phase("read", reading.elapsed());
+        }
         let firehose_batch = match read {
             Ok(batch) => batch,
             Err(error) => {
@@ -229,9 +233,11 @@ pub async fn run(config: IndexerConfig, shutdown: CancellationToken) -> Result<(
                     deliveries,
                     read_at,
                 };
+                let sending = Instant::now();
                 if sender.send(job).await.is_err() {
                     tracing::error!("an indexer worker stopped");
                 }
+                metrics::phase("dispatch", sending.elapsed());
             }
         }
     }
@@ -315,13 +321,16 @@ async fn worker_loop(
     mut jobs: mpsc::Receiver<Job>,
 ) {
     let mut workers: Option<PluginWorkers> = None;
+    let mut waiting = Instant::now();
     while let Some(job) = jobs.recv().await {
+        metrics::phase("idle", waiting.elapsed());
         let current = match workers.take() {
             Some(existing) if Arc::ptr_eq(existing.prepared(), &job.prepared) => existing,
             _ => PluginWorkers::new(Arc::clone(&job.prepared)),
         };
         let workers = workers.insert(current);
         handle_job(&shared, &queue, family, workers, job).await;
+        waiting = Instant::now();
     }
 }
 
@@ -341,6 +350,7 @@ async fn handle_job(
     workers: &mut PluginWorkers,
     job: Job,
 ) {
+    let parsing = Instant::now();
     let mut entries = Vec::with_capacity(job.deliveries.len());
     let mut outcome = JobOutcome::default();
     for (index, delivery) in job.deliveries.iter().enumerate() {
@@ -360,8 +370,11 @@ async fn handle_job(
             }),
         }
     }
+    let indexing = metrics::phase_from("parse", parsing);
     index_isolating(shared, workers, entries, &mut outcome).await;
+    let settling = metrics::phase_from("index", indexing);
     settle(queue, &job.deliveries, outcome, job.read_at).await;
+    metrics::phase("settle", settling.elapsed());
 }
 
 /// Indexes `entries`, splitting what fails for good until the culprit stands alone.
@@ -458,9 +471,11 @@ async fn index_with_retries(
     let mut attempt = 0;
     loop {
         attempt += 1;
+        let started = Instant::now();
         match index_batch(ctx, workers, chunk, strict).await {
             Ok(report) => return Ok(report),
             Err(error) => {
+                metrics::phase("failed", started.elapsed());
                 ::metrics::counter!(metrics::RETRIES, "cause" => error.kind()).increment(1);
                 if error.is_unique_violation() && !strict {
                     tracing::debug!(%error, "unique violation; writing again in exact order");
