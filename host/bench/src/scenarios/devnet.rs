@@ -19,13 +19,13 @@ use crate::report::Report;
 pub(crate) struct NetworkArgs {
     /// Number of repos.
     #[arg(long, default_value_t = 10_000)]
-    repos: u32,
+    pub(crate) repos: u32,
     /// Approximate number of records created over the history.
     #[arg(long, default_value_t = 5_000_000)]
-    records: u64,
+    pub(crate) records: u64,
     /// The seed.
     #[arg(long, default_value_t = 1)]
-    seed: u64,
+    pub(crate) seed: u64,
 }
 
 /// Options of `devnet-getrepo`.
@@ -87,7 +87,10 @@ pub(crate) struct ScaleArgs {
 }
 
 /// Generates the network, printing the generation figures.
-async fn generate_network(args: &NetworkArgs, report: &mut Report) -> anyhow::Result<Network> {
+pub(crate) async fn generate_network(
+    args: &NetworkArgs,
+    report: &mut Report,
+) -> anyhow::Result<Network> {
     let config =
         DevnetConfig::new(NetworkConfig::new(args.seed, args.repos).with_records(args.records));
     tracing::info!(repos = args.repos, records = args.records, "generating");

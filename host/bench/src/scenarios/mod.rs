@@ -1,6 +1,7 @@
 //! The scenarios, one subcommand each.
 
 mod devnet;
+mod index_throughput;
 
 use clap::Subcommand;
 
@@ -20,6 +21,9 @@ pub(crate) enum Scenario {
     DevnetFirehose(devnet::FirehoseArgs),
     /// Everything above on one network (the 10,000 repos / 5,000,000 records run).
     DevnetScale(devnet::ScaleArgs),
+    /// End-to-end indexing throughput from `firehose_backfill` to committed rows with the
+    /// Bluesky plugins, beside the rate at which Postgres takes the same rows by `COPY`.
+    IndexThroughput(index_throughput::IndexThroughputArgs),
 }
 
 impl Scenario {
@@ -30,6 +34,7 @@ impl Scenario {
             Self::DevnetGetrepo(args) => devnet::get_repo(args, report).await,
             Self::DevnetFirehose(args) => devnet::firehose(args, report).await,
             Self::DevnetScale(args) => devnet::scale(args, report).await,
+            Self::IndexThroughput(args) => index_throughput::run(args, report).await,
         }
     }
 }
