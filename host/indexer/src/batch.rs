@@ -7,6 +7,7 @@
 //! BEGIN
 //!   record rows: lock, check unchanged since read, write final states (guarded)
 //!   row operations, grouped per table (UNNEST), count changes collected
+//!   deferred operations (a unique value an earlier one takes) run again, in rounds
 //!   awaits: replace the batch's, take the awaits lock, replay waiters of what changed
 //!           (and of new awaits whose record appeared meanwhile), to a fixed point
 //!   aggregate deltas (summed per key, sorted), actor_sync
@@ -16,6 +17,12 @@
 //! on a record is in generation n, and each generation sees the states the previous ones left (its
 //! `previous` version, the guard). An account deletion is a barrier for its account: it deletes
 //! every record of the account that earlier generations left, and what follows comes after it.
+//!
+//! **Deferred operations.** Plugins look rows up in the database, which does not hold the batch's
+//! own rows until the transaction writes them. A record operation whose upserts would take a
+//! unique value that an earlier operation of the batch takes (a second like of one post by one
+//! account) is left out of the main write and runs again inside the transaction, after the rows
+//! before it are written, so that its lookups see them ([`crate::apply::collisions`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -29,6 +36,7 @@ use sluice_plugin_host::types::{
 use sluice_plugin_host::{DriverOptions, OpResult, PluginWorker};
 use sqlx::{PgConnection, PgPool};
 
+use crate::apply::collisions::{UniqueValue, Unit, colliding_units, unique_values_of};
 use crate::apply::{AggregateDeltas, ApplyStats, TableOp, apply_ops, check_physical};
 use crate::awaits;
 use crate::error::BatchError;
@@ -148,6 +156,8 @@ pub struct BatchCounts {
     pub replays: u64,
     /// Replays a plugin failed on.
     pub replays_failed: u64,
+    /// Record operations run again inside the transaction (see "Deferred operations").
+    pub deferred: u64,
     /// Statements and rows written for row operations.
     pub write: ApplyStats,
     /// (aggregate, key) pairs whose count was written.
@@ -184,6 +194,26 @@ enum Work<'e> {
 struct Scheduled<'e> {
     generation: u32,
     work: Work<'e>,
+}
+
+/// The row operations of one unit of a batch (a record operation or a network event).
+struct UnitOps<'e> {
+    ops: Vec<TableOp>,
+    /// For a record operation: how to run it again if it is deferred.
+    rerun: Option<Rerun<'e>>,
+}
+
+/// A record operation as given to its plugin, to run again inside the transaction.
+struct Rerun<'e> {
+    /// Its position in the batch's order.
+    order: usize,
+    uri: String,
+    plugin: usize,
+    op: RecordOp,
+    entry: Option<&'e Entry>,
+    /// The unique values its rows took when it last ran: two deferred operations that took the
+    /// same one run in successive rounds (the second sees what the first decided).
+    claims: Vec<UniqueValue>,
 }
 
 /// A record operation given to a plugin, with where it came from.
@@ -387,7 +417,7 @@ pub async fn index_batch(
     let last_generation = schedule.iter().map(|s| s.generation).max().unwrap_or(0);
 
     // Run the plugins, generation by generation.
-    let mut all_ops: Vec<TableOp> = Vec::new();
+    let mut all_units: Vec<UnitOps<'_>> = Vec::new();
     let mut record_writes: BTreeMap<String, RecordWrite> = BTreeMap::new();
     let mut indexed_waiters: Vec<String> = Vec::new();
     let mut new_awaits: Vec<(String, String)> = Vec::new();
@@ -520,7 +550,7 @@ pub async fn index_batch(
             });
         }
 
-        let mut generation_ops: Vec<(usize, Vec<TableOp>)> = Vec::new();
+        let mut generation_ops: Vec<(usize, UnitOps<'_>)> = Vec::new();
         for (plugin, pending) in by_plugin {
             let ops: Vec<RecordOp> = pending.iter().map(|p| p.op.clone()).collect();
             let Some(worker) = workers.workers.get_mut(plugin) else {
@@ -548,8 +578,21 @@ pub async fn index_batch(
                         }
                         new_awaits.retain(|(waiter, _)| *waiter != pending.uri);
                         new_awaits.extend(awaits.into_iter().map(|a| (pending.uri.clone(), a)));
-                        indexed_waiters.push(pending.uri);
-                        generation_ops.push((pending.seq, table_ops));
+                        indexed_waiters.push(pending.uri.clone());
+                        generation_ops.push((
+                            pending.seq,
+                            UnitOps {
+                                ops: table_ops,
+                                rerun: Some(Rerun {
+                                    order: 0,
+                                    uri: pending.uri,
+                                    plugin,
+                                    op: pending.op,
+                                    entry: pending.entry,
+                                    claims: Vec::new(),
+                                }),
+                            },
+                        ));
                     }
                     Accepted::Skipped(reason) => {
                         report.counts.skipped += 1;
@@ -597,7 +640,13 @@ pub async fn index_batch(
             for ((seq, entry, _), outcome) in mine.into_iter().zip(result.results) {
                 report.counts.events += 1;
                 match accept(&prepared, plugin_index, outcome) {
-                    Accepted::Indexed(table_ops, _awaits) => generation_ops.push((seq, table_ops)),
+                    Accepted::Indexed(table_ops, _awaits) => generation_ops.push((
+                        seq,
+                        UnitOps {
+                            ops: table_ops,
+                            rerun: None,
+                        },
+                    )),
                     Accepted::Skipped(_) => report.counts.skipped += 1,
                     Accepted::Parked(error) => {
                         report.counts.parked += 1;
@@ -613,7 +662,30 @@ pub async fn index_batch(
             }
         }
         generation_ops.sort_by_key(|(seq, _)| *seq);
-        all_ops.extend(generation_ops.into_iter().flat_map(|(_, ops)| ops));
+        all_units.extend(generation_ops.into_iter().map(|(_, unit)| unit));
+    }
+
+    // Operations that would take a unique value an earlier one takes run again later.
+    let units: Vec<Unit<'_>> = all_units
+        .iter()
+        .map(|unit| Unit {
+            record: unit.rerun.as_ref().map(|r| r.uri.as_str()),
+            ops: &unit.ops,
+        })
+        .collect();
+    let colliding = colliding_units(&prepared, &units);
+    drop(units);
+    let mut all_ops: Vec<TableOp> = Vec::new();
+    let mut deferred: Vec<Rerun<'_>> = Vec::new();
+    for (order, unit) in all_units.into_iter().enumerate() {
+        match unit.rerun {
+            Some(rerun) if colliding.contains(&order) => deferred.push(Rerun {
+                order,
+                claims: unique_values_of(&prepared, &unit.ops),
+                ..rerun
+            }),
+            _ => all_ops.extend(unit.ops),
+        }
     }
 
     // The write transaction.
@@ -625,7 +697,21 @@ pub async fn index_batch(
     let writing = metrics::phase_from("write_records", writing);
     let mut deltas = AggregateDeltas::default();
     report.counts.write += apply_ops(&mut tx, &prepared, &all_ops, strict, &mut deltas).await?;
-    let writing = metrics::phase_from("write_rows", writing);
+    let mut writing = metrics::phase_from("write_rows", writing);
+    if !deferred.is_empty() {
+        let mut rerun = Rerunning {
+            workers: &mut *workers,
+            prepared: &prepared,
+            strict,
+            driver: ctx.options.driver,
+            deltas: &mut deltas,
+            seen: &mut seen,
+            new_awaits: &mut new_awaits,
+            report: &mut report,
+        };
+        rerun.run(&mut tx, deferred).await?;
+        writing = metrics::phase_from("deferred", writing);
+    }
     indexed_waiters.sort();
     indexed_waiters.dedup();
     awaits::replace(&mut tx, &indexed_waiters, &new_awaits, &since).await?;
@@ -679,6 +765,7 @@ pub async fn index_batch(
             &mut deltas,
             &mut seen,
             &mut report.counts,
+            &mut candidates,
         )
         .await?;
         writing = metrics::phase_from("replay", writing);
@@ -781,6 +868,8 @@ fn uri_parts(uri: &str) -> Option<(&str, &str)> {
 
 /// Re-runs `waiters` (their current stored version, source `replay`) inside the transaction,
 /// writes their new rows and replaces their awaits. Returns their new awaits (to re-check).
+/// Waiters whose rows would take a unique value that an earlier waiter of the round takes are
+/// not written: they go to `retry`, for the next round (whose lookups see those rows).
 #[allow(clippy::too_many_arguments)]
 async fn replay(
     tx: &mut PgConnection,
@@ -793,6 +882,7 @@ async fn replay(
     deltas: &mut AggregateDeltas,
     seen: &mut HashMap<String, Option<String>>,
     counts: &mut BatchCounts,
+    retry: &mut Vec<String>,
 ) -> Result<Vec<(String, String)>, BatchError> {
     let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
         r#"SELECT uri, cid, json, rev, "indexedAt" FROM record
@@ -859,9 +949,7 @@ async fn replay(
     // Waiters that are gone wait for nothing any more.
     awaits::replace(tx, &gone, &[], since).await?;
 
-    let mut new_awaits: Vec<(String, String)> = Vec::new();
-    let mut replayed: Vec<String> = Vec::new();
-    let mut ops: Vec<TableOp> = Vec::new();
+    let mut indexed: Vec<(String, Vec<TableOp>, Vec<String>)> = Vec::new();
     for (plugin, pending) in by_plugin {
         let Some(worker) = workers.workers.get_mut(plugin) else {
             continue;
@@ -878,23 +966,189 @@ async fn replay(
             result
         };
         for ((waiter, _), outcome) in pending.into_iter().zip(result.results) {
-            counts.replays += 1;
             match accept(prepared, plugin, outcome) {
-                Accepted::Indexed(table_ops, awaits) => {
-                    ops.extend(table_ops);
-                    new_awaits.extend(awaits.into_iter().map(|a| (waiter.clone(), a)));
-                    replayed.push(waiter);
-                }
+                Accepted::Indexed(table_ops, awaits) => indexed.push((waiter, table_ops, awaits)),
                 Accepted::Skipped(reason) | Accepted::Parked(reason) => {
+                    counts.replays += 1;
                     counts.replays_failed += 1;
                     tracing::warn!(waiter, reason, "a replay failed; its awaits are kept");
                 }
             }
         }
     }
+    let units: Vec<Unit<'_>> = indexed
+        .iter()
+        .map(|(waiter, ops, _)| Unit {
+            record: Some(waiter.as_str()),
+            ops,
+        })
+        .collect();
+    let colliding = colliding_units(prepared, &units);
+    drop(units);
+    let mut new_awaits: Vec<(String, String)> = Vec::new();
+    let mut replayed: Vec<String> = Vec::new();
+    let mut ops: Vec<TableOp> = Vec::new();
+    for (position, (waiter, table_ops, awaits)) in indexed.into_iter().enumerate() {
+        if colliding.contains(&position) {
+            retry.push(waiter);
+            continue;
+        }
+        counts.replays += 1;
+        ops.extend(table_ops);
+        new_awaits.extend(awaits.into_iter().map(|a| (waiter.clone(), a)));
+        replayed.push(waiter);
+    }
     counts.write += apply_ops(tx, prepared, &ops, strict, deltas).await?;
     awaits::replace(tx, &replayed, &new_awaits, since).await?;
     Ok(new_awaits)
+}
+
+/// Runs deferred record operations inside the transaction (see "Deferred operations").
+struct Rerunning<'w, 'p> {
+    workers: &'w mut PluginWorkers,
+    prepared: &'p PreparedPlugins,
+    strict: bool,
+    driver: DriverOptions,
+    deltas: &'w mut AggregateDeltas,
+    seen: &'w mut HashMap<String, Option<String>>,
+    new_awaits: &'w mut Vec<(String, String)>,
+    report: &'w mut BatchReport,
+}
+
+impl Rerunning<'_, '_> {
+    /// Runs `deferred` (in the batch's order) in rounds: each round runs the first pending
+    /// operation of each record, but only one of those that claimed the same unique value; it
+    /// writes the rows of those that take no unique value another of the round takes, and leaves
+    /// the others for the next round, whose lookups see those rows. The first operation of a
+    /// round never waits, so every round makes progress.
+    async fn run(
+        &mut self,
+        tx: &mut PgConnection,
+        mut deferred: Vec<Rerun<'_>>,
+    ) -> Result<(), BatchError> {
+        while !deferred.is_empty() {
+            deferred.sort_by_key(|rerun| rerun.order);
+            let mut round: Vec<Rerun<'_>> = Vec::new();
+            let mut later: Vec<Rerun<'_>> = Vec::new();
+            let mut records: HashSet<String> = HashSet::new();
+            let mut claimed: HashSet<UniqueValue> = HashSet::new();
+            for rerun in deferred.drain(..) {
+                let free = !records.contains(&rerun.uri)
+                    && rerun.claims.iter().all(|claim| !claimed.contains(claim));
+                if free {
+                    records.insert(rerun.uri.clone());
+                    claimed.extend(rerun.claims.iter().cloned());
+                    round.push(rerun);
+                } else {
+                    later.push(rerun);
+                }
+            }
+            let outcomes = self.run_round(tx, &round).await?;
+            let units: Vec<Unit<'_>> = round
+                .iter()
+                .zip(&outcomes)
+                .map(|(rerun, outcome)| Unit {
+                    record: Some(rerun.uri.as_str()),
+                    ops: match outcome {
+                        Accepted::Indexed(ops, _) => ops,
+                        _ => &[],
+                    },
+                })
+                .collect();
+            let colliding = colliding_units(self.prepared, &units);
+            drop(units);
+            let mut ops: Vec<TableOp> = Vec::new();
+            for (position, (rerun, outcome)) in round.into_iter().zip(outcomes).enumerate() {
+                if colliding.contains(&position) {
+                    let claims = match &outcome {
+                        Accepted::Indexed(ops, _) => unique_values_of(self.prepared, ops),
+                        _ => Vec::new(),
+                    };
+                    later.push(Rerun { claims, ..rerun });
+                    continue;
+                }
+                self.report.counts.deferred += 1;
+                match outcome {
+                    Accepted::Indexed(table_ops, awaits) => {
+                        ops.extend(table_ops);
+                        self.new_awaits.retain(|(waiter, _)| *waiter != rerun.uri);
+                        self.new_awaits
+                            .extend(awaits.into_iter().map(|a| (rerun.uri.clone(), a)));
+                    }
+                    // The first run indexed it; the same operation rarely fails the second time
+                    // (its lookups differ). Its record row stays; its rows are not written.
+                    Accepted::Skipped(reason) => {
+                        self.report.counts.applied = self.report.counts.applied.saturating_sub(1);
+                        self.report.counts.skipped += 1;
+                        tracing::warn!(uri = %rerun.uri, reason, "a deferred operation was skipped");
+                    }
+                    Accepted::Parked(error) => {
+                        self.report.counts.applied = self.report.counts.applied.saturating_sub(1);
+                        self.report.counts.parked += 1;
+                        tracing::warn!(uri = %rerun.uri, error, "a deferred operation was parked");
+                        if let Some(entry) = rerun.entry {
+                            self.report.parked.push(Park {
+                                delivery: entry.delivery,
+                                reason: REASON_PLUGIN,
+                                error,
+                            });
+                        }
+                    }
+                }
+            }
+            self.report.counts.write +=
+                apply_ops(tx, self.prepared, &ops, self.strict, self.deltas).await?;
+            deferred = later;
+        }
+        Ok(())
+    }
+
+    /// Runs one round's operations, plugin by plugin, with lookups in the transaction; the
+    /// outcomes in the round's order.
+    async fn run_round(
+        &mut self,
+        tx: &mut PgConnection,
+        round: &[Rerun<'_>],
+    ) -> Result<Vec<Accepted>, BatchError> {
+        let mut by_plugin: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (position, rerun) in round.iter().enumerate() {
+            by_plugin.entry(rerun.plugin).or_default().push(position);
+        }
+        let mut outcomes: Vec<Option<Accepted>> = round.iter().map(|_| None).collect();
+        for (plugin, positions) in by_plugin {
+            let Some(worker) = self.workers.workers.get_mut(plugin) else {
+                continue;
+            };
+            let record_ops: Vec<RecordOp> = positions
+                .iter()
+                .filter_map(|&position| round.get(position).map(|r| r.op.clone()))
+                .collect();
+            let resolver = PgLookups::new(
+                Database::Transaction(tokio::sync::Mutex::new(&mut *tx)),
+                self.prepared,
+                None,
+            );
+            let calling = Instant::now();
+            let result = worker
+                .index_records(&record_ops, &resolver, self.driver)
+                .await;
+            plugin_phases(calling.elapsed(), resolver.lookup_time());
+            let result = result?;
+            merge_seen(self.seen, resolver.take_seen());
+            drop(resolver);
+            for (position, outcome) in positions.into_iter().zip(result.results) {
+                if let Some(slot) = outcomes.get_mut(position) {
+                    *slot = Some(accept(self.prepared, plugin, outcome));
+                }
+            }
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|outcome| {
+                outcome.unwrap_or_else(|| Accepted::Parked("no plugin ran the operation".into()))
+            })
+            .collect())
+    }
 }
 
 /// The last commit seen per repo (`actor_sync`), from live record events and backfill `repo`

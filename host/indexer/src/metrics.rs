@@ -12,6 +12,9 @@ pub const PARKED: &str = "sluice_indexer_parked_total";
 pub const EVENTS: &str = "sluice_indexer_events_total";
 /// Waiters re-run because what they awaited arrived, by `outcome` (`indexed`, `failed`).
 pub const REPLAYS: &str = "sluice_indexer_replays_total";
+/// Record operations run again inside their batch's transaction because they would take a
+/// unique value an earlier operation of the batch takes.
+pub const DEFERRED: &str = "sluice_indexer_deferred_ops_total";
 /// Batches committed.
 pub const BATCHES: &str = "sluice_indexer_batches_total";
 /// Seconds from reading a batch to its commit (histogram).
@@ -31,7 +34,8 @@ pub const PLUGIN_SWAPS: &str = "sluice_indexer_plugin_swaps_total";
 /// summed over the workers). Phases: `read` (the reader's `XREADGROUP`s), `dispatch` (the
 /// reader waiting for a busy worker), `idle` (a worker waiting for work), `parse`, `load` (stored
 /// versions), `handles`, `plugins` (plugin calls, lookups excluded), `lookups`, `write_records`,
-/// `write_rows`, `awaits`, `awaits_lock`, `replay`, `aggregates`, `actor_sync`, `commit`, `settle`
+/// `write_rows`, `deferred` (deferred operations run again, their plugin calls and lookups
+/// excluded), `awaits`, `awaits_lock`, `replay`, `aggregates`, `actor_sync`, `commit`, `settle`
 /// (acknowledging, parking); `index` is the whole of a worker's indexing of a part of a batch
 /// (retries included), from `load` to `commit`; `failed` is the time of the attempts that failed
 /// (retried, or split to isolate an entry), their phases included.
@@ -47,6 +51,10 @@ pub fn describe() {
     describe_counter!(
         REPLAYS,
         "Waiters re-run when what they awaited arrived, by outcome."
+    );
+    describe_counter!(
+        DEFERRED,
+        "Record operations run again in their batch's transaction (a unique value taken earlier in the batch)."
     );
     describe_counter!(BATCHES, "Batches committed.");
     describe_histogram!(BATCH_SECONDS, "Seconds from reading a batch to its commit.");
@@ -101,6 +109,7 @@ pub(crate) fn record_batch(counts: &crate::batch::BatchCounts) {
     counter!(REPLAYS, "outcome" => "indexed")
         .increment(counts.replays.saturating_sub(counts.replays_failed));
     counter!(REPLAYS, "outcome" => "failed").increment(counts.replays_failed);
+    counter!(DEFERRED).increment(counts.deferred);
     counter!(BATCHES).increment(1);
     counter!(STATEMENTS).increment(counts.write.statements as u64);
     counter!(ROWS).increment(counts.write.rows);

@@ -503,6 +503,7 @@ fn add_counts(total: &mut BatchCounts, more: &BatchCounts) {
     total.events += more.events;
     total.replays += more.replays;
     total.replays_failed += more.replays_failed;
+    total.deferred += more.deferred;
     total.write += more.write;
     total.aggregate_keys += more.aggregate_keys;
 }

@@ -10,8 +10,11 @@
 //! - Aggregates ([`aggregates`]): statements on a counted table return what they changed — the
 //!   old rows of an upsert locked and read first (`FOR UPDATE`), the new ones from `RETURNING`,
 //!   deleted ones from `DELETE … RETURNING` — so a count moves only when a row really changed.
+//! - Unique keys other than an upsert's conflict target ([`collisions`]): record operations of a
+//!   batch that would take a value an earlier one takes are found before writing and deferred.
 
 pub mod aggregates;
+pub mod collisions;
 mod order;
 
 use std::collections::{BTreeMap, HashMap};
