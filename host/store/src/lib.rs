@@ -13,6 +13,7 @@
 
 mod config;
 mod error;
+mod nodelay;
 mod store;
 #[cfg(any(test, feature = "test-util"))]
 mod testing;

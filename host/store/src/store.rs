@@ -36,9 +36,21 @@ impl Store {
 
         let search_path = format!("{},public", config.schema.quoted());
         let options = base.options([("search_path", search_path)]);
+        let tcp_port = crate::nodelay::tcp_port(&options);
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)
             .acquire_timeout(config.acquire_timeout)
+            .after_connect(move |_conn, _meta| {
+                Box::pin(async move {
+                    if let Some(port) = tcp_port {
+                        match crate::nodelay::set_nodelay_for_peer_port(port) {
+                            Ok(changed) => tracing::trace!(changed, "TCP_NODELAY set"),
+                            Err(error) => tracing::debug!(%error, "TCP_NODELAY not set"),
+                        }
+                    }
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await
             .map_err(StoreError::Connect)?;
