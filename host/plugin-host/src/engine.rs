@@ -114,8 +114,12 @@ impl PluginEngine {
 
         if let Some(dir) = &config.cache_dir {
             std::fs::create_dir_all(dir).map_err(|source| LoadError::Cache(source.to_string()))?;
+            // wasmtime refuses a relative cache directory: resolve it against the working
+            // directory, as a user giving `--plugin-cache-dir .cache/plugins` means.
+            let dir = std::path::absolute(dir)
+                .map_err(|source| LoadError::Cache(format!("{}: {source}", dir.display())))?;
             let mut cache_config = CacheConfig::new();
-            cache_config.with_directory(dir);
+            cache_config.with_directory(&dir);
             let cache =
                 Cache::new(cache_config).map_err(|error| LoadError::Cache(format!("{error:#}")))?;
             wasm.cache(Some(cache));

@@ -363,3 +363,26 @@ fn walk(dir: &std::path::Path) -> usize {
         })
         .sum()
 }
+
+#[test]
+fn a_relative_cache_directory_is_taken_from_the_working_directory() {
+    // Tests run with the crate's directory as the working directory; a fresh name under it.
+    let parent = tempfile::tempdir_in(".").unwrap();
+    let name = parent.path().file_name().unwrap().to_owned();
+    let relative = std::path::Path::new(&name).join("cache");
+    let config = EngineConfig {
+        cache_dir: Some(relative.clone()),
+        ..EngineConfig::default()
+    };
+    let path = guest_build::build(STATUSPHERE).unwrap();
+    block_on(Plugin::load_file(
+        &PluginEngine::new(config).unwrap(),
+        &path,
+        LoadOptions::default(),
+    ))
+    .unwrap();
+    assert!(
+        walk(&parent.path().join("cache")) > 0,
+        "compiled code is cached there"
+    );
+}
