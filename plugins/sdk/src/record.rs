@@ -83,8 +83,16 @@ pub fn is_datetime(text: &str) -> bool {
         && digits(14..16)
         && at(16, b':')
         && digits(17..19);
+    let year: Option<u32> = bytes
+        .get(0..4)
+        .and_then(|s| std::str::from_utf8(s).ok()?.parse().ok());
     let ranges_ok = two(5).is_some_and(|m| (1..=12).contains(&m))
-        && two(8).is_some_and(|d| (1..=31).contains(&d))
+        && two(8).is_some_and(|d| {
+            d >= 1
+                && year
+                    .zip(two(5))
+                    .is_some_and(|(y, m)| d <= days_in_month(y, m))
+        })
         && two(11).is_some_and(|h| h <= 23)
         && two(14).is_some_and(|m| m <= 59)
         && two(17).is_some_and(|s| s <= 60);
@@ -108,6 +116,16 @@ pub fn is_datetime(text: &str) -> bool {
     }
 }
 
+/// The days of `month` (1–12) in `year` (Gregorian: leap years every 4, not every 100, every 400).
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +136,9 @@ mod tests {
             "2024-11-05T10:00:00Z",
             "2024-11-05T10:00:00.123456Z",
             "1985-04-12T23:20:50.52+05:30",
+            "2024-02-29T00:00:00Z",
+            "2000-02-29T00:00:00Z",
+            "2024-12-31T00:00:00Z",
         ] {
             assert!(is_datetime(good), "{good}");
         }
@@ -127,6 +148,11 @@ mod tests {
             "2024-13-05T10:00:00Z",
             "2024-11-05 10:00:00Z",
             "2024-11-05T10:00:00.Z",
+            "2024-02-31T10:00:00Z",
+            "2023-02-29T10:00:00Z",
+            "1900-02-29T10:00:00Z",
+            "2024-04-31T10:00:00Z",
+            "2024-11-00T10:00:00Z",
             "",
         ] {
             assert!(!is_datetime(bad), "{bad}");

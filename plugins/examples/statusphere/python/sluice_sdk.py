@@ -151,6 +151,13 @@ def timestamp_column(name: str) -> types.Column:
     return types.Column(name, types.ColumnKind.TIMESTAMP, False, None)
 
 
+def _days_in_month(year: int, month: int) -> int:
+    """The days of `month` (1-12) in `year` (Gregorian leap years)."""
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
 def is_datetime(text: str) -> bool:
     """Whether `text` is an atproto datetime: RFC 3339 with a `T`, seconds, an optional fraction
     and a `Z` or `+HH:MM` / `-HH:MM` offset (`2024-11-05T10:00:00.000Z`). The host refuses
@@ -165,7 +172,9 @@ def is_datetime(text: str) -> bool:
         if expected != ord("d") and byte != expected:
             return False
     month, day, hour, minute, second = (int(data[i : i + 2]) for i in (5, 8, 11, 14, 17))
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hour <= 23 and minute <= 59 and second <= 60):
+    if not (1 <= month <= 12 and hour <= 23 and minute <= 59 and second <= 60):
+        return False
+    if not 1 <= day <= _days_in_month(int(data[0:4]), month):
         return False
     rest = data[19:]
     if rest.startswith(b"."):

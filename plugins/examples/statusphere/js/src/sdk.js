@@ -146,6 +146,12 @@ export function column(name, kind) {
   return { name, kind, nullable: false };
 }
 
+/** The days of `month` (1-12) in `year` (Gregorian leap years). */
+function daysInMonth(year, month) {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return [4, 6, 9, 11].includes(month) ? 30 : 31;
+}
+
 /**
  * Whether `value` is an atproto datetime: RFC 3339 with a `T`, seconds, an optional fraction and
  * a `Z` or `+HH:MM` / `-HH:MM` offset (`2024-11-05T10:00:00.000Z`). The host refuses timestamps
@@ -163,9 +169,9 @@ export function isDatetime(value) {
   }
   const two = (index) => (bytes[index] - 0x30) * 10 + (bytes[index + 1] - 0x30);
   const [month, day, hour, minute, second] = [5, 8, 11, 14, 17].map(two);
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
-    return false;
-  }
+  const year = two(0) * 100 + two(2);
+  if (month < 1 || month > 12 || hour > 23 || minute > 59 || second > 60) return false;
+  if (day < 1 || day > daysInMonth(year, month)) return false;
   let rest = bytes.subarray(19);
   if (rest[0] === 0x2e) {
     let digits = 0;
