@@ -32,7 +32,10 @@ pub(crate) fn set_nodelay_for_peer_port(port: u16) -> std::io::Result<usize> {
         let Ok(entry) = entry else { continue };
         let is_socket = std::fs::read_link(entry.path())
             .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"));
-        let fd = entry.file_name().to_str().and_then(|name| name.parse::<RawFd>().ok());
+        let fd = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<RawFd>().ok());
         let (true, Some(fd)) = (is_socket, fd) else {
             continue;
         };
@@ -80,8 +83,15 @@ mod tests {
 
         assert_eq!(set_nodelay_for_peer_port(port).expect("scan"), 1);
         assert!(client.nodelay().expect("nodelay"));
-        assert!(!bystander.nodelay().expect("nodelay"), "another port is left alone");
-        assert_eq!(set_nodelay_for_peer_port(port).expect("scan"), 0, "already set");
+        assert!(
+            !bystander.nodelay().expect("nodelay"),
+            "another port is left alone"
+        );
+        assert_eq!(
+            set_nodelay_for_peer_port(port).expect("scan"),
+            0,
+            "already set"
+        );
     }
 
     #[test]
