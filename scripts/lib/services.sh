@@ -8,6 +8,38 @@
 
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# A log line that starts a step, with the seconds since the script started (so that a CI log
+# shows where the time goes).
+step() { log "$SECONDS s: $*"; }
+
+# Background jobs: start_job NAME LOG COMMAND... runs COMMAND in its own process group with its
+# output in LOG; wait_job NAME waits for it and returns its status; stop_jobs (at exit) ends the
+# jobs still running, with all their processes.
+declare -gA JOB_PIDS=()
+start_job() {
+  local name=$1 log=$2
+  shift 2
+  # setsid: a process group of its own, so that stop_jobs also ends what the job started.
+  local setsid=setsid
+  command -v setsid >/dev/null || setsid=""
+  $setsid bash -c 'start=$SECONDS; "$@"; status=$?
+    echo "[exit status $status after $((SECONDS - start)) s]"; exit "$status"' \
+    "$name" "$@" >"$log" 2>&1 </dev/null &
+  JOB_PIDS[$name]=$!
+}
+wait_job() {
+  local pid=${JOB_PIDS[$1]} status=0
+  wait "$pid" || status=$?
+  unset "JOB_PIDS[$1]"
+  return "$status"
+}
+stop_jobs() {
+  local name
+  for name in "${!JOB_PIDS[@]}"; do
+    kill -- "-${JOB_PIDS[$name]}" 2>/dev/null || kill "${JOB_PIDS[$name]}" 2>/dev/null || true
+  done
+  JOB_PIDS=()
+}
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else

@@ -130,17 +130,10 @@ const EXCLUDED_COLUMNS: &[(&str, &str, &str)] = &[
 ///   with four or more ancestors.
 /// - `post_agg.replyCount` counts the replies that do not violate a gate. Rows: the parents of
 ///   the replies above.
-/// - `duplicate_record.duplicateOf`: when an older record takes the row over from a younger
-///   holder (it arrived later), it re-points the duplicates of that holder that its lookups see;
-///   a duplicate written in the same batch (lookups are answered before the batch writes) or by
-///   another indexer's concurrent transaction keeps pointing at the former holder (found by this
-///   test). Rows: only that shape — the two sides point at different records, but following
-///   the pointers through `duplicate_record` leads both to the same one.
 const ORDER_DEPENDENT: &[(&str, &str)] = &[
     ("post", "invalidReplyRoot"),
     ("post", "violatesThreadGate"),
     ("post_agg", "replyCount"),
-    ("duplicate_record", "duplicateOf"),
 ];
 
 /// A small deterministic generator (splitmix64) for the kill schedule.
@@ -717,7 +710,7 @@ async fn serial_columns(pool: &PgPool, schema: &str, table: &str) -> Vec<String>
 /// The rows whose [`ORDER_DEPENDENT`] columns may differ between two runs, for `table`: a
 /// subquery giving their primary keys (`uri`). The records are the same in both runs (`record`
 /// is compared in full), so the clean run's posts and gates serve both.
-fn order_dependent_rows(clean: &str, crash: &str, table: &str) -> String {
+fn order_dependent_rows(clean: &str, table: &str) -> String {
     // Replies under a thread gate with a rule on follows or list membership, and replies with
     // four or more ancestors (the parent chain, as far as it is indexed).
     let replies = format!(
@@ -736,34 +729,12 @@ fn order_dependent_rows(clean: &str, crash: &str, table: &str) -> String {
                WHERE p."replyParent" IS NOT NULL AND up.ancestors < 4)
              SELECT uri FROM up WHERE ancestors >= 4) deep"#
     );
-    // Duplicates whose pointers differ but lead, followed through `duplicate_record`, to the
-    // same record: one side points at a former holder.
-    let resolved = |schema: &str| {
-        format!(
-            r#"SELECT DISTINCT ON (uri) uri, first, target FROM (
-                 WITH RECURSIVE chain(uri, first, target, hops) AS (
-                   SELECT uri, "duplicateOf", "duplicateOf", 0 FROM "{schema}".duplicate_record
-                   UNION ALL
-                   SELECT c.uri, c.first, d."duplicateOf", c.hops + 1
-                   FROM chain c JOIN "{schema}".duplicate_record d ON d.uri = c.target
-                   WHERE c.hops < 8)
-                 SELECT * FROM chain) c
-               ORDER BY uri, hops DESC"#
-        )
-    };
-    let stale = format!(
-        "SELECT a.uri FROM ({}) a JOIN ({}) b ON b.uri = a.uri
-         WHERE a.first <> b.first AND a.target = b.target",
-        resolved(clean),
-        resolved(crash)
-    );
     match table {
         "post" => replies,
         "post_agg" => format!(
             r#"SELECT "replyParent" FROM "{clean}".post WHERE uri IN ({replies})
                  AND "replyParent" IS NOT NULL"#
         ),
-        "duplicate_record" => stale,
         _ => "SELECT NULL::varchar WHERE false".to_owned(),
     }
 }
@@ -924,7 +895,7 @@ async fn compare_schemas(pool: &PgPool, clean: &str, crash: &str) -> Comparison 
         let key = primary_key(pool, clean, table).await;
         let mut with_key: Vec<&String> = columns.iter().filter(|c| key.contains(c)).collect();
         with_key.extend(apart.iter().copied());
-        let known = order_dependent_rows(clean, crash, table);
+        let known = order_dependent_rows(clean, table);
         let (_, line, difference) = compare_table(
             pool,
             (clean, crash),
