@@ -8,6 +8,7 @@
 //! One module per area; shared helpers live in [`support`].
 
 mod backfill;
+mod compose;
 mod crash;
 mod devnet_interop;
 mod ingest;

@@ -19,6 +19,7 @@
 
 mod copy;
 mod fill;
+mod maintenance;
 mod procstat;
 mod recorder;
 
@@ -112,6 +113,13 @@ pub(crate) struct IndexThroughputArgs {
     /// that. Not the headline figure.
     #[arg(long)]
     drop_duplicates: bool,
+    /// Do not stand in for autovacuum when the server runs without it (see `maintenance`:
+    /// without either, the tables are never analyzed nor vacuumed and the rate falls as they grow).
+    #[arg(long)]
+    no_autovacuum: bool,
+    /// Seconds between two maintenance passes when standing in for autovacuum (its naptime).
+    #[arg(long, default_value_t = 60)]
+    autovacuum_naptime: u64,
     /// Give up when the stream has not moved for this many seconds.
     #[arg(long, default_value_t = 300)]
     stall_secs: u64,
@@ -364,6 +372,22 @@ async fn index(
         conn.clone(),
         ConsumerConfig::new(&keys.group, "bench-monitor", [&keys.backfill]),
     );
+    let emulate = !args.no_autovacuum && !maintenance::server_autovacuum(pool).await?;
+    if emulate {
+        tracing::info!("the server runs without autovacuum: the bench does what it would do");
+    }
+    report.figure("autovacuum_stand_in", if emulate { 1.0 } else { 0.0 }, "");
+    let maintenance_stop = CancellationToken::new();
+    // Stops it on every way out, errors included.
+    let _maintenance_guard = maintenance_stop.clone().drop_guard();
+    let maintenance = emulate.then(|| {
+        tokio::spawn(maintenance::run(
+            args.database_url.clone(),
+            schema.to_owned(),
+            Duration::from_secs(args.autovacuum_naptime.max(1)),
+            maintenance_stop.clone(),
+        ))
+    });
     let cpu_before = CpuTimes::now();
     let shutdown = CancellationToken::new();
     let started = Instant::now();
@@ -451,6 +475,13 @@ async fn index(
     };
     let cpu = CpuTimes::now().since(&cpu_before);
     shutdown.cancel();
+    maintenance_stop.cancel();
+    if let Some(task) = maintenance {
+        let done = task.await.context("the maintenance task panicked")??;
+        report.figure("autovacuum_vacuums", done.vacuums as f64, "tables");
+        report.figure("autovacuum_analyzes", done.analyzes as f64, "tables");
+        report.seconds("autovacuum_time", done.busy);
+    }
     while let Some(joined) = tasks.join_next().await {
         joined.context("an indexer panicked")??;
     }
