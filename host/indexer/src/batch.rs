@@ -1128,12 +1128,10 @@ impl Rerunning<'_, '_> {
                 self.prepared,
                 None,
             );
-            let calling = Instant::now();
+            // Timed as a whole by the caller (phase `deferred`), as replays are.
             let result = worker
                 .index_records(&record_ops, &resolver, self.driver)
-                .await;
-            plugin_phases(calling.elapsed(), resolver.lookup_time());
-            let result = result?;
+                .await?;
             merge_seen(self.seen, resolver.take_seen());
             drop(resolver);
             for (position, outcome) in positions.into_iter().zip(result.results) {

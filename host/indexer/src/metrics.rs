@@ -35,7 +35,7 @@ pub const PLUGIN_SWAPS: &str = "sluice_indexer_plugin_swaps_total";
 /// reader waiting for a busy worker), `idle` (a worker waiting for work), `parse`, `load` (stored
 /// versions), `handles`, `plugins` (plugin calls, lookups excluded), `lookups`, `write_records`,
 /// `write_rows`, `deferred` (deferred operations run again, their plugin calls and lookups
-/// excluded), `awaits`, `awaits_lock`, `replay`, `aggregates`, `actor_sync`, `commit`, `settle`
+/// included, as in `replay`), `awaits`, `awaits_lock`, `replay`, `aggregates`, `actor_sync`, `commit`, `settle`
 /// (acknowledging, parking); `index` is the whole of a worker's indexing of a part of a batch
 /// (retries included), from `load` to `commit`; `failed` is the time of the attempts that failed
 /// (retried, or split to isolate an entry), their phases included.

@@ -694,6 +694,7 @@ fn phases(recorder: &BenchRecorder, workers: usize, elapsed: Duration, report: &
         "lookups",
         "write_records",
         "write_rows",
+        "deferred",
         "awaits",
         "awaits_lock",
         "replay",
