@@ -955,16 +955,7 @@ async fn replay(
             continue;
         };
         let record_ops: Vec<RecordOp> = pending.iter().map(|(_, op)| op.clone()).collect();
-        let result = {
-            let resolver = PgLookups::new(
-                Database::Transaction(tokio::sync::Mutex::new(&mut *tx)),
-                prepared,
-                None,
-            );
-            let result = worker.index_records(&record_ops, &resolver, driver).await?;
-            merge_seen(seen, resolver.take_seen());
-            result
-        };
+        let result = index_in_transaction(tx, worker, prepared, &record_ops, driver, seen).await?;
         for ((waiter, _), outcome) in pending.into_iter().zip(result.results) {
             match accept(prepared, plugin, outcome) {
                 Accepted::Indexed(table_ops, awaits) => indexed.push((waiter, table_ops, awaits)),
@@ -1001,6 +992,26 @@ async fn replay(
     counts.write += apply_ops(tx, prepared, &ops, strict, deltas).await?;
     awaits::replace(tx, &replayed, &new_awaits, since).await?;
     Ok(new_awaits)
+}
+
+/// Runs `ops` through `worker` with lookups answered inside the transaction `tx` (which already
+/// holds the batch's record rows); remembers the record answers in `seen`.
+async fn index_in_transaction(
+    tx: &mut PgConnection,
+    worker: &mut PluginWorker,
+    prepared: &PreparedPlugins,
+    ops: &[RecordOp],
+    driver: DriverOptions,
+    seen: &mut HashMap<String, Option<String>>,
+) -> Result<sluice_plugin_host::BatchReport, BatchError> {
+    let resolver = PgLookups::new(
+        Database::Transaction(tokio::sync::Mutex::new(tx)),
+        prepared,
+        None,
+    );
+    let result = worker.index_records(ops, &resolver, driver).await?;
+    merge_seen(seen, resolver.take_seen());
+    Ok(result)
 }
 
 /// Runs deferred record operations inside the transaction (see "Deferred operations").
@@ -1123,17 +1134,16 @@ impl Rerunning<'_, '_> {
                 .iter()
                 .filter_map(|&position| round.get(position).map(|r| r.op.clone()))
                 .collect();
-            let resolver = PgLookups::new(
-                Database::Transaction(tokio::sync::Mutex::new(&mut *tx)),
-                self.prepared,
-                None,
-            );
             // Timed as a whole by the caller (phase `deferred`), as replays are.
-            let result = worker
-                .index_records(&record_ops, &resolver, self.driver)
-                .await?;
-            merge_seen(self.seen, resolver.take_seen());
-            drop(resolver);
+            let result = index_in_transaction(
+                tx,
+                worker,
+                self.prepared,
+                &record_ops,
+                self.driver,
+                self.seen,
+            )
+            .await?;
             for (position, outcome) in positions.into_iter().zip(result.results) {
                 if let Some(slot) = outcomes.get_mut(position) {
                     *slot = Some(accept(self.prepared, plugin, outcome));

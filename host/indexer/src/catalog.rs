@@ -200,32 +200,39 @@ pub async fn introspect(
     Ok(found)
 }
 
+/// A `like` table for tests: primary key `uri`, unique (`subject`, `creator`), and a plain
+/// index on (`creator`, `sortAt`).
+#[cfg(test)]
+pub(crate) fn like_table_for_tests() -> PhysicalTable {
+    PhysicalTable {
+        name: TableName::new("s", "like"),
+        columns: vec![],
+        indexes: vec![
+            PhysicalIndex {
+                columns: vec!["uri".into()],
+                unique: true,
+                primary: true,
+            },
+            PhysicalIndex {
+                columns: vec!["subject".into(), "creator".into()],
+                unique: true,
+                primary: false,
+            },
+            PhysicalIndex {
+                columns: vec!["creator".into(), "sortAt".into()],
+                unique: false,
+                primary: false,
+            },
+        ],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn table() -> PhysicalTable {
-        PhysicalTable {
-            name: TableName::new("s", "like"),
-            columns: vec![],
-            indexes: vec![
-                PhysicalIndex {
-                    columns: vec!["uri".into()],
-                    unique: true,
-                    primary: true,
-                },
-                PhysicalIndex {
-                    columns: vec!["subject".into(), "creator".into()],
-                    unique: true,
-                    primary: false,
-                },
-                PhysicalIndex {
-                    columns: vec!["creator".into(), "sortAt".into()],
-                    unique: false,
-                    primary: false,
-                },
-            ],
-        }
+        like_table_for_tests()
     }
 
     fn set(columns: &[&str]) -> BTreeSet<String> {

@@ -529,31 +529,16 @@ async fn index(
     }
     let batches = recorder.counter(m::BATCHES, &[]);
     report.figure("index_batches", batches as f64, "batches");
-    report.figure(
-        "index_statements",
-        recorder.counter(m::STATEMENTS, &[]) as f64,
-        "statements",
-    );
-    report.figure(
-        "index_rows_written",
-        recorder.counter(m::ROWS, &[]) as f64,
-        "rows",
-    );
-    report.figure(
-        "index_aggregate_keys",
-        recorder.counter(m::AGGREGATE_KEYS, &[]) as f64,
-        "keys",
-    );
-    report.figure(
-        "index_events",
-        recorder.counter(m::EVENTS, &[]) as f64,
-        "events",
-    );
-    report.figure(
-        "index_replays",
-        recorder.counter(m::REPLAYS, &[]) as f64,
-        "replays",
-    );
+    for (figure, counter, unit) in [
+        ("index_statements", m::STATEMENTS, "statements"),
+        ("index_rows_written", m::ROWS, "rows"),
+        ("index_aggregate_keys", m::AGGREGATE_KEYS, "keys"),
+        ("index_events", m::EVENTS, "events"),
+        ("index_replays", m::REPLAYS, "replays"),
+        ("index_deferred", m::DEFERRED, "ops"),
+    ] {
+        report.figure(figure, recorder.counter(counter, &[]) as f64, unit);
+    }
     let (_, batch_seconds) = recorder.histogram(m::BATCH_SECONDS);
     if batches > 0 {
         report.figure("index_batch_mean_time", batch_seconds / batches as f64, "s");

@@ -103,26 +103,30 @@ fn unique_values<'p>(
     let Some(table) = tables(op.table) else {
         return Vec::new();
     };
+    let mut values = table
+        .indexes
+        .iter()
+        .enumerate()
+        .filter(|(_, index)| index.unique && !same_columns(&index.columns, &upsert.conflict))
+        .filter_map(|(position, index)| {
+            Some((op.table, position, assigned_values(upsert, &index.columns)?))
+        })
+        .peekable();
+    // Most tables have no unique index besides the conflict target: nothing more to do.
+    if values.peek().is_none() {
+        return Vec::new();
+    }
     let mut conflict = upsert.conflict.clone();
     conflict.sort();
     let Some(row) = assigned_values(upsert, &conflict) else {
         return Vec::new();
     };
-    table
-        .indexes
-        .iter()
-        .enumerate()
-        .filter(|(_, index)| index.unique)
-        .filter(|(_, index)| {
-            let mut columns = index.columns.clone();
-            columns.sort();
-            columns != conflict
-        })
-        .filter_map(|(position, index)| {
-            let values = assigned_values(upsert, &index.columns)?;
-            Some(((op.table, position, values), row.clone()))
-        })
-        .collect()
+    values.map(|value| (value, row.clone())).collect()
+}
+
+/// Whether two lists hold the same column names, in any order.
+fn same_columns(a: &[String], b: &[String]) -> bool {
+    a.len() == b.len() && a.iter().all(|column| b.contains(column))
 }
 
 /// The encoded values `upsert` assigns to `columns`; `None` when one is unassigned or `NULL`.
@@ -145,30 +149,7 @@ mod tests {
     use sluice_plugin_host::types::{Assignment, Delete, Merge};
 
     use super::*;
-    use crate::catalog::{PhysicalIndex, TableName};
-
-    /// `like`: primary key `uri`, unique (`subject`, `creator`).
-    fn like_table() -> PhysicalTable {
-        PhysicalTable {
-            name: TableName {
-                schema: "public".into(),
-                name: "like".into(),
-            },
-            columns: Vec::new(),
-            indexes: vec![
-                PhysicalIndex {
-                    columns: vec!["uri".into()],
-                    unique: true,
-                    primary: true,
-                },
-                PhysicalIndex {
-                    columns: vec!["subject".into(), "creator".into()],
-                    unique: true,
-                    primary: false,
-                },
-            ],
-        }
-    }
+    use crate::catalog::like_table_for_tests;
 
     fn like(uri: &str, subject: Option<&str>) -> TableOp {
         let mut assignments = vec![
@@ -197,7 +178,7 @@ mod tests {
     }
 
     fn collisions(units: &[(Option<&str>, Vec<TableOp>)]) -> Vec<usize> {
-        let table = like_table();
+        let table = like_table_for_tests();
         let tables = |id: TableId| (id == 0).then_some(&table);
         let units: Vec<Unit<'_>> = units
             .iter()
