@@ -3,9 +3,11 @@
 //!
 //! Lost wake-ups are what can go wrong: batch A writes a parent while batch B (another worker,
 //! another indexer) indexes its reply without seeing it, and each commits without seeing the
-//! other's await or record. So every batch takes one advisory lock ([`lock`]) before it looks
-//! for waiters of the records it wrote and re-checks its own new awaits, and holds it until it
-//! commits: of two such batches, the later one sees the earlier one's commit.
+//! other's await or record. So every batch takes one advisory lock ([`lock`]), then looks for
+//! waiters of the records it wrote and re-checks its own new awaits, and holds the lock until
+//! it commits: of two such batches, the later one sees the earlier one's commit. The batch does
+//! the same once before it takes the lock, which finds nearly all of the work while batches run
+//! beside each other, so what runs under the lock is two lookups and, rarely, a replay.
 
 use std::collections::HashMap;
 
@@ -23,27 +25,35 @@ pub async fn lock(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Replaces the awaits of `waiters` with `awaits` (waiter, awaited), stamped `since`.
+/// Replaces the awaits of `waiters` with `awaits` (waiter, awaited). Awaits a waiter keeps
+/// stay as they are (a replay usually awaits what it awaited before); new ones are stamped
+/// `since`.
 pub async fn replace(
     conn: &mut PgConnection,
     waiters: &[String],
     awaits: &[(String, String)],
     since: &str,
 ) -> Result<(), sqlx::Error> {
-    if !waiters.is_empty() {
-        sqlx::query("DELETE FROM sluice_await WHERE waiter_uri = ANY($1)")
-            .bind(waiters)
-            .execute(&mut *conn)
-            .await?;
-    }
-    if awaits.is_empty() {
-        return Ok(());
-    }
     let mut sorted: Vec<&(String, String)> = awaits.iter().collect();
     sorted.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
     sorted.dedup();
     let awaited: Vec<&str> = sorted.iter().map(|(_, a)| a.as_str()).collect();
     let waiter: Vec<&str> = sorted.iter().map(|(w, _)| w.as_str()).collect();
+    if !waiters.is_empty() {
+        sqlx::query(
+            "DELETE FROM sluice_await AS s WHERE s.waiter_uri = ANY($1)
+             AND NOT EXISTS (SELECT 1 FROM UNNEST($2::text[], $3::text[]) AS u(a, w)
+                             WHERE u.a = s.awaited_uri AND u.w = s.waiter_uri)",
+        )
+        .bind(waiters)
+        .bind(&awaited)
+        .bind(&waiter)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if sorted.is_empty() {
+        return Ok(());
+    }
     sqlx::query(
         "INSERT INTO sluice_await (awaited_uri, waiter_uri, since)
          SELECT a, w, $3 FROM UNNEST($1::text[], $2::text[]) AS u(a, w)

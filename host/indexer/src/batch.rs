@@ -8,9 +8,10 @@
 //!   record rows: lock, check unchanged since read, write final states (guarded)
 //!   row operations, grouped per table (UNNEST), count changes collected
 //!   deferred operations (a unique value an earlier one takes) run again, in rounds
-//!   awaits: replace the batch's, take the awaits lock, replay waiters of what changed
-//!           (and of new awaits whose record appeared meanwhile), to a fixed point
+//!   awaits: replace the batch's; replay waiters of what changed (and of new awaits whose
+//!           record is there by now), to a fixed point
 //!   aggregate deltas (summed per key, sorted), actor_sync
+//!   take the awaits lock; replay what batches committed meanwhile woke (usually nothing)
 //! COMMIT
 //! ```
 //! **Generations.** Operations of one batch on the same record run in order: the n-th operation
@@ -578,7 +579,10 @@ pub async fn index_batch(
                         }
                         new_awaits.retain(|(waiter, _)| *waiter != pending.uri);
                         new_awaits.extend(awaits.into_iter().map(|a| (pending.uri.clone(), a)));
-                        indexed_waiters.push(pending.uri.clone());
+                        // A record never stored before has no awaits to replace.
+                        if initial.contains_key(&pending.uri) {
+                            indexed_waiters.push(pending.uri.clone());
+                        }
                         generation_ops.push((
                             pending.seq,
                             UnitOps {
@@ -716,70 +720,148 @@ pub async fn index_batch(
     indexed_waiters.dedup();
     awaits::replace(&mut tx, &indexed_waiters, &new_awaits, &since).await?;
     let writing = metrics::phase_from("awaits", writing);
-    awaits::lock(&mut tx).await?;
-    let mut writing = metrics::phase_from("awaits_lock", writing);
+    // Waiters of what the batch wrote, and the batch's awaits whose record is there by now,
+    // are replayed twice over: first without the awaits lock, which finds nearly all of them
+    // while other batches run beside this one; then under the lock, which finds only what
+    // batches that committed meanwhile added (usually nothing), so the lock is held briefly.
     let touched: Vec<String> = writes.iter().map(|w| w.uri.clone()).collect();
+    let mut replays = Replays {
+        workers: &mut *workers,
+        prepared: &prepared,
+        strict,
+        since: &since,
+        options: ctx.options,
+        deltas: &mut deltas,
+        counts: &mut report.counts,
+        awaits: new_awaits
+            .into_iter()
+            .map(|(waiter, awaited)| {
+                let saw = seen.get(&awaited).cloned().flatten();
+                Awaiting {
+                    waiter,
+                    awaited,
+                    saw,
+                }
+            })
+            .collect(),
+        replayed: HashSet::new(),
+    };
     let mut candidates = awaits::waiters_of(&mut tx, &touched).await?;
     // Re-index requests (`crate::reindex`) are replayed as waiters are.
     candidates.extend(entries.iter().filter_map(|entry| match &entry.item {
         Item::Reindex { uri, .. } => Some(uri.clone()),
         _ => None,
     }));
-    let mut recheck = new_awaits;
-    let mut rounds = 0;
-    loop {
-        if !recheck.is_empty() {
-            let awaited: Vec<String> = recheck.iter().map(|(_, a)| a.clone()).collect();
-            let present = awaits::present(&mut tx, &awaited).await?;
-            for (waiter, awaited) in recheck.drain(..) {
-                let now = present.get(&awaited);
-                let then = seen.get(&awaited).cloned().flatten();
-                if now.is_some() && now != then.as_ref() {
-                    candidates.push(waiter);
-                }
-            }
-        }
-        candidates.sort();
-        candidates.dedup();
-        if candidates.is_empty() {
-            break;
-        }
-        if rounds >= ctx.options.max_replay_rounds {
-            tracing::warn!(
-                waiters = candidates.len(),
-                "awaits did not settle within the replay rounds; they stay for a later batch"
-            );
-            break;
-        }
-        rounds += 1;
-        writing = metrics::phase_from("awaits", writing);
-        let waiters = std::mem::take(&mut candidates);
-        recheck = replay(
-            &mut tx,
-            workers,
-            &prepared,
-            &waiters,
-            strict,
-            &since,
-            ctx.options.driver,
-            &mut deltas,
-            &mut seen,
-            &mut report.counts,
-            &mut candidates,
-        )
-        .await?;
-        writing = metrics::phase_from("replay", writing);
-    }
-    let writing = metrics::phase_from("awaits", writing);
-    report.counts.aggregate_keys = deltas.len() as u64;
-    report.counts.write.statements += deltas.write(&mut tx, &prepared).await?;
+    let writing = replays.settle(&mut tx, candidates, writing).await?;
+    replays.counts.aggregate_keys = replays.deltas.len() as u64;
+    replays.counts.write.statements += replays.deltas.write(&mut tx, &prepared).await?;
     let writing = metrics::phase_from("aggregates", writing);
     write_actor_sync(&mut tx, entries).await?;
     let writing = metrics::phase_from("actor_sync", writing);
+    awaits::lock(&mut tx).await?;
+    let writing = metrics::phase_from("awaits_lock", writing);
+    // Waiters replayed already saw this batch's records (and hold their record rows locked);
+    // what changed since for them shows in their awaits.
+    let mut candidates = awaits::waiters_of(&mut tx, &touched).await?;
+    candidates.retain(|waiter| !replays.replayed.contains(waiter));
+    let writing = replays.settle(&mut tx, candidates, writing).await?;
+    if !replays.deltas.is_empty() {
+        replays.counts.aggregate_keys += replays.deltas.len() as u64;
+        replays.counts.write.statements += replays.deltas.write(&mut tx, &prepared).await?;
+    }
+    drop(replays);
+    let writing = metrics::phase_from("aggregates", writing);
     tx.commit().await?;
     metrics::phase_from("commit", writing);
     report.announced = first_seen;
     Ok(report)
+}
+
+/// An await a waiter recorded, with the version of the awaited record it saw (`None`: absent).
+#[derive(Debug, Clone)]
+struct Awaiting {
+    waiter: String,
+    awaited: String,
+    saw: Option<String>,
+}
+
+/// Replaying a batch's waiters inside its transaction, to a fixed point.
+struct Replays<'w, 'p> {
+    workers: &'w mut PluginWorkers,
+    prepared: &'p PreparedPlugins,
+    strict: bool,
+    since: &'p str,
+    options: BatchOptions,
+    deltas: &'w mut AggregateDeltas,
+    counts: &'w mut BatchCounts,
+    /// The current awaits of the batch's records and of the waiters it replayed.
+    awaits: Vec<Awaiting>,
+    /// Every waiter replayed so far.
+    replayed: HashSet<String>,
+}
+
+impl Replays<'_, '_> {
+    /// Replays `candidates`, and every waiter whose awaited record is there now in another
+    /// version than the waiter saw, then what those replays wake, until nothing is left (or the
+    /// rounds run out: what is left stays awaited, for a later batch). Returns the time
+    /// `writing` of the phase figures continues from.
+    async fn settle(
+        &mut self,
+        tx: &mut PgConnection,
+        mut candidates: Vec<String>,
+        mut writing: Instant,
+    ) -> Result<Instant, BatchError> {
+        let mut recheck: Vec<Awaiting> = self.awaits.clone();
+        let mut rounds = 0;
+        loop {
+            if !recheck.is_empty() {
+                let awaited: Vec<String> = recheck.iter().map(|a| a.awaited.clone()).collect();
+                let present = awaits::present(tx, &awaited).await?;
+                for awaiting in recheck.drain(..) {
+                    let now = present.get(&awaiting.awaited);
+                    if now.is_some() && now != awaiting.saw.as_ref() {
+                        candidates.push(awaiting.waiter);
+                    }
+                }
+            }
+            candidates.sort();
+            candidates.dedup();
+            if candidates.is_empty() {
+                break;
+            }
+            if rounds >= self.options.max_replay_rounds {
+                tracing::warn!(
+                    waiters = candidates.len(),
+                    first = %candidates[0],
+                    "awaits did not settle within the replay rounds; they stay for a later batch"
+                );
+                break;
+            }
+            rounds += 1;
+            writing = metrics::phase_from("awaits", writing);
+            let waiters = std::mem::take(&mut candidates);
+            let replayed = replay(
+                tx,
+                self.workers,
+                self.prepared,
+                &waiters,
+                self.strict,
+                self.since,
+                self.options.driver,
+                self.deltas,
+                self.counts,
+                &mut candidates,
+            )
+            .await?;
+            let again: HashSet<&str> = replayed.waiters.iter().map(String::as_str).collect();
+            self.awaits.retain(|a| !again.contains(a.waiter.as_str()));
+            self.awaits.extend(replayed.awaits.iter().cloned());
+            self.replayed.extend(replayed.waiters);
+            recheck = replayed.awaits;
+            writing = metrics::phase_from("replay", writing);
+        }
+        Ok(metrics::phase_from("awaits", writing))
+    }
 }
 
 /// Records the time of a plugin call: its lookups apart.
@@ -880,10 +962,9 @@ async fn replay(
     since: &str,
     driver: DriverOptions,
     deltas: &mut AggregateDeltas,
-    seen: &mut HashMap<String, Option<String>>,
     counts: &mut BatchCounts,
     retry: &mut Vec<String>,
-) -> Result<Vec<(String, String)>, BatchError> {
+) -> Result<Replayed, BatchError> {
     let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
         r#"SELECT uri, cid, json, rev, "indexedAt" FROM record
            WHERE uri = ANY($1) ORDER BY uri FOR UPDATE"#,
@@ -950,12 +1031,14 @@ async fn replay(
     awaits::replace(tx, &gone, &[], since).await?;
 
     let mut indexed: Vec<(String, Vec<TableOp>, Vec<String>)> = Vec::new();
+    let mut seen: HashMap<String, Option<String>> = HashMap::new();
     for (plugin, pending) in by_plugin {
         let Some(worker) = workers.workers.get_mut(plugin) else {
             continue;
         };
         let record_ops: Vec<RecordOp> = pending.iter().map(|(_, op)| op.clone()).collect();
-        let result = index_in_transaction(tx, worker, prepared, &record_ops, driver, seen).await?;
+        let result =
+            index_in_transaction(tx, worker, prepared, &record_ops, driver, &mut seen).await?;
         for ((waiter, _), outcome) in pending.into_iter().zip(result.results) {
             match accept(prepared, plugin, outcome) {
                 Accepted::Indexed(table_ops, awaits) => indexed.push((waiter, table_ops, awaits)),
@@ -991,7 +1074,29 @@ async fn replay(
     }
     counts.write += apply_ops(tx, prepared, &ops, strict, deltas).await?;
     awaits::replace(tx, &replayed, &new_awaits, since).await?;
-    Ok(new_awaits)
+    let awaits = new_awaits
+        .into_iter()
+        .map(|(waiter, awaited)| {
+            let saw = seen.get(&awaited).cloned().flatten();
+            Awaiting {
+                waiter,
+                awaited,
+                saw,
+            }
+        })
+        .collect();
+    Ok(Replayed {
+        waiters: replayed.into_iter().chain(gone).collect(),
+        awaits,
+    })
+}
+
+/// What a round of replays did.
+struct Replayed {
+    /// The waiters replayed (or found gone): their earlier awaits are replaced.
+    waiters: Vec<String>,
+    /// Their new awaits, each with what the replay saw of the awaited record.
+    awaits: Vec<Awaiting>,
 }
 
 /// Runs `ops` through `worker` with lookups answered inside the transaction `tx` (which already

@@ -55,6 +55,37 @@ pub struct PhysicalColumn {
 }
 
 impl PhysicalColumn {
+    /// Whether values of the column can be compared with `IS DISTINCT FROM` (its type, or its
+    /// arrays' element type, is one of the common types with an equality operator; `json`,
+    /// `xml` and the geometric types have none).
+    pub fn compares_equal(&self) -> bool {
+        const COMPARABLE: &[&str] = &[
+            "text",
+            "varchar",
+            "bpchar",
+            "char",
+            "name",
+            "int2",
+            "int4",
+            "int8",
+            "bool",
+            "jsonb",
+            "bytea",
+            "numeric",
+            "float4",
+            "float8",
+            "uuid",
+            "date",
+            "time",
+            "timetz",
+            "timestamp",
+            "timestamptz",
+            "interval",
+        ];
+        let element = self.type_name.strip_prefix('_').unwrap_or(&self.type_name);
+        COMPARABLE.contains(&element)
+    }
+
     /// Whether an insert may leave this column out.
     pub fn optional_on_insert(&self) -> bool {
         !self.not_null || self.has_default || self.generated
@@ -250,5 +281,23 @@ mod tests {
         assert!(!table.is_indexed(&set(&["sortAt"])));
         assert_eq!(table.primary_key(), ["uri"]);
         assert_eq!(table.name.qualified(), "\"s\".\"like\"");
+    }
+
+    #[test]
+    fn columns_compare_by_their_type() {
+        let column = |type_name: &str| PhysicalColumn {
+            name: "c".into(),
+            type_name: type_name.into(),
+            sql_type: String::new(),
+            not_null: false,
+            has_default: false,
+            generated: false,
+        };
+        for comparable in ["varchar", "int8", "jsonb", "_text", "timestamptz"] {
+            assert!(column(comparable).compares_equal(), "{comparable}");
+        }
+        for not_comparable in ["json", "_json", "xml", "point", "my_enum_without_ops"] {
+            assert!(!column(not_comparable).compares_equal(), "{not_comparable}");
+        }
     }
 }

@@ -178,23 +178,32 @@ pub async fn write(conn: &mut PgConnection, writes: &[RecordWrite]) -> Result<()
     }
     let mut sorted: Vec<&RecordWrite> = writes.iter().collect();
     sorted.sort_by(|a, b| a.uri.cmp(&b.uri));
-    let uris: Vec<&str> = sorted.iter().map(|w| w.uri.as_str()).collect();
-    let mut now: HashMap<String, (String, String)> = HashMap::with_capacity(sorted.len());
-    for sql in [
-        "SELECT uri, cid, rev FROM record WHERE uri = ANY($1) ORDER BY uri FOR UPDATE",
-        "SELECT uri, '', rev FROM sluice_tombstone WHERE uri = ANY($1) ORDER BY uri FOR UPDATE",
-    ] {
-        for row in sqlx::query(sql).bind(&uris).fetch_all(&mut *conn).await? {
-            now.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
+    // Rows the batch read are locked and compared. Where it read none (every create of a
+    // backfill), there is nothing to lock: a row another indexer wrote meanwhile shows up below,
+    // when the insert finds it or the tombstone delete removes it.
+    let known: Vec<&str> = sorted
+        .iter()
+        .filter(|w| w.expected.is_some())
+        .map(|w| w.uri.as_str())
+        .collect();
+    let mut now: HashMap<String, (String, String)> = HashMap::with_capacity(known.len());
+    if !known.is_empty() {
+        for sql in [
+            "SELECT uri, cid, rev FROM record WHERE uri = ANY($1) ORDER BY uri FOR UPDATE",
+            "SELECT uri, '', rev FROM sluice_tombstone WHERE uri = ANY($1) ORDER BY uri FOR UPDATE",
+        ] {
+            for row in sqlx::query(sql).bind(&known).fetch_all(&mut *conn).await? {
+                now.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
+            }
         }
     }
     for write in &sorted {
-        let current = now.get(&write.uri);
-        let unchanged = match (&write.expected, current) {
-            (None, None) => true,
-            (Some(expected), Some((cid, rev))) => expected.cid == *cid && expected.rev == *rev,
-            _ => false,
+        let Some(expected) = &write.expected else {
+            continue;
         };
+        let unchanged = now
+            .get(&write.uri)
+            .is_some_and(|(cid, rev)| expected.cid == *cid && expected.rev == *rev);
         if !unchanged {
             return Err(BatchError::Concurrent(format!(
                 "{} changed since it was read",

@@ -396,19 +396,25 @@ async fn write_upserts(
     });
     let names: Vec<String> = columns.iter().map(|(c, _)| c.clone()).collect();
     let (params, unnest) = unnest_params(table, &names, &rows, |u, c| assigned(u, c), 1)?;
-    let sets: Vec<String> = columns
+    // (column, its new value) of every column an update sets.
+    let updates: Vec<(String, String)> = columns
         .iter()
         .filter(|(column, _)| !conflict.contains(column))
         .filter_map(|(column, merge)| {
             let c = ident(column);
-            match *merge {
-                0 => Some(format!("{c} = EXCLUDED.{c}")),
-                2 => Some(format!("{c} = COALESCE(t.{c}, 0) + EXCLUDED.{c}")),
-                3 => Some(format!("{c} = GREATEST(t.{c}, EXCLUDED.{c})")),
-                4 => Some(format!("{c} = LEAST(t.{c}, EXCLUDED.{c})")),
-                _ => None,
-            }
+            let value = match *merge {
+                0 => format!("EXCLUDED.{c}"),
+                2 => format!("COALESCE(t.{c}, 0) + EXCLUDED.{c}"),
+                3 => format!("GREATEST(t.{c}, EXCLUDED.{c})"),
+                4 => format!("LEAST(t.{c}, EXCLUDED.{c})"),
+                _ => return None,
+            };
+            Some((c, value))
         })
+        .collect();
+    let sets: Vec<String> = updates
+        .iter()
+        .map(|(column, value)| format!("{column} = {value}"))
         .collect();
     let counted = contributions(prepared, table);
     let changes_counts = columns
@@ -473,6 +479,28 @@ async fn write_upserts(
     } else {
         sql.push_str("DO UPDATE SET ");
         sql.push_str(&sets.join(", "));
+        let comparable = columns.iter().all(|(column, _)| {
+            conflict.contains(column)
+                || table
+                    .physical
+                    .column(column)
+                    .is_some_and(|c| c.compares_equal())
+        });
+        if !need_old && comparable {
+            // A row that would not change is left as it is (locked, not rewritten): replays
+            // write again rows that are mostly the same. Not where old rows were read, whose
+            // counts are taken back and added again from what `RETURNING` returns, nor where a
+            // column's type has no equality (`json`).
+            let (now, then): (Vec<String>, Vec<&str>) = updates
+                .iter()
+                .map(|(column, value)| (format!("t.{column}"), value.as_str()))
+                .unzip();
+            sql.push_str(&format!(
+                " WHERE ({}) IS DISTINCT FROM ({})",
+                now.join(", "),
+                then.join(", ")
+            ));
+        }
     }
     stats.statements += 1;
     if counted.is_empty() {
