@@ -733,17 +733,7 @@ pub async fn index_batch(
         options: ctx.options,
         deltas: &mut deltas,
         counts: &mut report.counts,
-        awaits: new_awaits
-            .into_iter()
-            .map(|(waiter, awaited)| {
-                let saw = seen.get(&awaited).cloned().flatten();
-                Awaiting {
-                    waiter,
-                    awaited,
-                    saw,
-                }
-            })
-            .collect(),
+        awaits: Awaiting::with_what_was_seen(new_awaits, &seen),
         replayed: HashSet::new(),
     };
     let mut candidates = awaits::waiters_of(&mut tx, &touched).await?;
@@ -783,6 +773,26 @@ struct Awaiting {
     waiter: String,
     awaited: String,
     saw: Option<String>,
+}
+
+impl Awaiting {
+    /// (waiter, awaited) pairs, each with what `seen` says the waiter saw of the awaited record.
+    fn with_what_was_seen(
+        pairs: Vec<(String, String)>,
+        seen: &HashMap<String, Option<String>>,
+    ) -> Vec<Self> {
+        pairs
+            .into_iter()
+            .map(|(waiter, awaited)| {
+                let saw = seen.get(&awaited).cloned().flatten();
+                Self {
+                    waiter,
+                    awaited,
+                    saw,
+                }
+            })
+            .collect()
+    }
 }
 
 /// Replaying a batch's waiters inside its transaction, to a fixed point.
@@ -1074,20 +1084,9 @@ async fn replay(
     }
     counts.write += apply_ops(tx, prepared, &ops, strict, deltas).await?;
     awaits::replace(tx, &replayed, &new_awaits, since).await?;
-    let awaits = new_awaits
-        .into_iter()
-        .map(|(waiter, awaited)| {
-            let saw = seen.get(&awaited).cloned().flatten();
-            Awaiting {
-                waiter,
-                awaited,
-                saw,
-            }
-        })
-        .collect();
     Ok(Replayed {
         waiters: replayed.into_iter().chain(gone).collect(),
-        awaits,
+        awaits: Awaiting::with_what_was_seen(new_awaits, &seen),
     })
 }
 
