@@ -812,7 +812,8 @@ struct Replays<'w, 'p> {
 
 impl Replays<'_, '_> {
     /// Replays `candidates`, and every waiter whose awaited record is there now in another
-    /// version than the waiter saw, then what those replays wake, until nothing is left (or the
+    /// version than the waiter saw, then what those replays wake (waiters of what they wrote and
+    /// of the waiters themselves), until nothing is left (or the
     /// rounds run out: what is left stays awaited, for a later batch). Returns the time
     /// `writing` of the phase figures continues from.
     async fn settle(
@@ -863,6 +864,9 @@ impl Replays<'_, '_> {
                 &mut candidates,
             )
             .await?;
+            // What others read of a waiter's rows may have changed (a reply's flag that the
+            // replies below it could not trust): their waiters run again too.
+            candidates.extend(awaits::waiters_of(tx, &replayed.waiters).await?);
             let again: HashSet<&str> = replayed.waiters.iter().map(String::as_str).collect();
             self.awaits.retain(|a| !again.contains(a.waiter.as_str()));
             self.awaits.extend(replayed.awaits.iter().cloned());

@@ -69,8 +69,11 @@ pub struct IndexerConfig {
     pub consumer: String,
     /// Workers indexing different repos in parallel (each its own transaction).
     pub concurrency: usize,
-    /// Entries read per batch (split between the workers).
+    /// Entries a worker indexes at once (one transaction), and entries per read.
     pub batch_size: usize,
+    /// Entries read ahead of the workers, in all their queues together: a worker busy with a
+    /// large repo does not hold back the others (see `dispatch`).
+    pub read_ahead: usize,
     /// How long a read waits when every stream is empty.
     pub block: Duration,
     /// How long an entry must stay unacknowledged before another consumer reclaims it.
@@ -115,6 +118,7 @@ impl IndexerConfig {
             consumer: "indexer".to_owned(),
             concurrency: 2,
             batch_size: 1000,
+            read_ahead: 20_000,
             block: Duration::from_secs(1),
             claim_min_idle: Duration::from_secs(60),
             max_deliveries: 5,

@@ -9,7 +9,8 @@
 //!                                                         commit, then ack (or park with the reason)
 //! ```
 //!
-//! - [`run`] ([`pipeline`]): the process — consumer groups, workers, retries, bisection of
+//! - [`run`] ([`pipeline`]): the process — consumer groups, a queue per worker read ahead of
+//!   it (`dispatch`), workers, retries, bisection of
 //!   poison entries, dead letters, metrics ([`metrics`]).
 //! - [`batch::index_batch`]: one batch, from parsed entries ([`input`]) to a commit: stored
 //!   versions and the revision guard ([`records`]), plugins with lookups on Postgres
@@ -26,6 +27,7 @@ pub mod batch;
 pub mod binding;
 pub mod catalog;
 pub mod config;
+mod dispatch;
 pub mod error;
 pub mod identity;
 pub mod input;

@@ -1,7 +1,8 @@
-//! The indexer process: a reader takes batches from the firehose streams (live first), splits
-//! each by repo between `concurrency` workers (a repo always goes to the same worker, so its
-//! operations stay in order), and each worker indexes its part in its own transaction and then
-//! acknowledges it. A label reader does the same for `label_live` with one worker.
+//! The indexer process: a reader takes entries from the firehose streams (live first) and queues
+//! them by repo for `concurrency` workers (a repo always goes to the same worker, so its
+//! operations stay in order; see the `dispatch` module); each worker takes a batch from its queue,
+//! indexes it in its own transaction and then acknowledges it. A label reader does the same for
+//! `label_live` with one worker.
 //!
 //! Failure handling, per part of a batch:
 //! - an entry that cannot be read, or whose record is invalid, is parked with the reason;
@@ -23,7 +24,6 @@ use sluice_lexicon::Catalog;
 use sluice_plugin_host::PluginEngine;
 use sluice_queue::{Consumer, ConsumerConfig, ConsumerHandle, Delivery};
 use sluice_store::Store;
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -31,6 +31,7 @@ use crate::batch::{
     BatchContext, BatchCounts, BatchOptions, Entry, Park, PluginWorkers, index_batch,
 };
 use crate::config::{HandleResolution, IndexerConfig, PluginSource};
+use crate::dispatch::{Dispatch, DispatchLimits};
 use crate::error::{BatchError, PrepareError};
 use crate::identity::{HandleSource, RecentlyAnnounced, ResolvedHandles};
 use crate::input::{REASON_POISON, Rejection, parse_firehose, parse_label};
@@ -154,18 +155,26 @@ pub async fn run(config: IndexerConfig, shutdown: CancellationToken) -> Result<(
     };
 
     let mut tasks = JoinSet::new();
-    let mut senders = Vec::new();
-    for _ in 0..config.concurrency.max(1) {
-        let (sender, receiver) = mpsc::channel::<Job>(1);
-        senders.push(sender);
+    let (prepared_tx, prepared_rx) = tokio::sync::watch::channel(Arc::clone(&prepared));
+    let dispatch = Arc::new(Dispatch::new(
+        config.concurrency.max(1),
+        config.streams.clone(),
+        DispatchLimits {
+            batch_size: config.batch_size,
+            read_ahead: config.read_ahead.max(config.batch_size),
+            // Well before another indexer may reclaim what waits here.
+            max_wait: config.claim_min_idle / 4,
+        },
+    ));
+    for worker in 0..dispatch.workers() {
         tasks.spawn(worker_loop(
             Arc::clone(&shared),
             firehose.handle().clone(),
-            Family::Firehose,
-            receiver,
+            Arc::clone(&dispatch),
+            worker,
+            prepared_rx.clone(),
         ));
     }
-    let (prepared_tx, prepared_rx) = tokio::sync::watch::channel(Arc::clone(&prepared));
     if let Some(consumer) = labels {
         tasks.spawn(label_loop(
             Arc::clone(&shared),
@@ -197,6 +206,12 @@ pub async fn run(config: IndexerConfig, shutdown: CancellationToken) -> Result<(
                 }
             }
         }
+        let waiting = Instant::now();
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = dispatch.room() => {}
+        }
+        metrics::phase("dispatch", waiting.elapsed());
         let reading = Instant::now();
         let read = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -205,8 +220,11 @@ pub async fn run(config: IndexerConfig, shutdown: CancellationToken) -> Result<(
         if read.as_ref().is_ok_and(|batch| !batch.is_empty()) {
             metrics::phase("read", reading.elapsed());
         }
-        let firehose_batch = match read {
-            Ok(batch) => batch,
+        match read {
+            Ok(batch) => {
+                let workers = dispatch.workers();
+                dispatch.push(batch, |delivery| shard_of(delivery, workers));
+            }
             Err(error) => {
                 tracing::warn!(%error, "reading the streams failed; retrying");
                 tokio::select! {
@@ -214,34 +232,9 @@ pub async fn run(config: IndexerConfig, shutdown: CancellationToken) -> Result<(
                     () = tokio::time::sleep(Duration::from_secs(1)) => continue,
                 }
             }
-        };
-        let read_at = Instant::now();
-        if !firehose_batch.is_empty() {
-            let mut parts: Vec<Vec<Delivery>> = vec![Vec::new(); senders.len()];
-            for delivery in firehose_batch {
-                let shard = shard_of(&delivery, senders.len());
-                if let Some(part) = parts.get_mut(shard) {
-                    part.push(delivery);
-                }
-            }
-            for (sender, deliveries) in senders.iter().zip(parts) {
-                if deliveries.is_empty() {
-                    continue;
-                }
-                let job = Job {
-                    prepared: Arc::clone(&prepared),
-                    deliveries,
-                    read_at,
-                };
-                let sending = Instant::now();
-                if sender.send(job).await.is_err() {
-                    tracing::error!("an indexer worker stopped");
-                }
-                metrics::phase("dispatch", sending.elapsed());
-            }
         }
     }
-    drop(senders);
+    dispatch.close();
     while let Some(joined) = tasks.join_next().await {
         if let Err(error) = joined {
             tracing::error!(%error, "an indexer worker panicked");
@@ -314,22 +307,30 @@ fn shard_of(delivery: &Delivery, shards: usize) -> usize {
     }
 }
 
+/// One firehose worker: takes its next batch from the dispatch, indexes it with the plugins
+/// current at that moment, and settles it.
 async fn worker_loop(
     shared: Arc<Shared>,
     queue: ConsumerHandle,
-    family: Family,
-    mut jobs: mpsc::Receiver<Job>,
+    dispatch: Arc<Dispatch>,
+    worker: usize,
+    prepared: tokio::sync::watch::Receiver<Arc<PreparedPlugins>>,
 ) {
     let mut workers: Option<PluginWorkers> = None;
     let mut waiting = Instant::now();
-    while let Some(job) = jobs.recv().await {
+    while let Some(taken) = dispatch.take(worker).await {
         metrics::phase("idle", waiting.elapsed());
+        let job = Job {
+            prepared: Arc::clone(&prepared.borrow()),
+            deliveries: taken.deliveries,
+            read_at: taken.read_at,
+        };
         let current = match workers.take() {
             Some(existing) if Arc::ptr_eq(existing.prepared(), &job.prepared) => existing,
             _ => PluginWorkers::new(Arc::clone(&job.prepared)),
         };
         let workers = workers.insert(current);
-        handle_job(&shared, &queue, family, workers, job).await;
+        handle_job(&shared, &queue, Family::Firehose, workers, job).await;
         waiting = Instant::now();
     }
 }

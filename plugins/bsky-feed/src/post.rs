@@ -178,6 +178,11 @@ fn project(
     let (invalid_reply_root, violates_thread_gate) = match (&post.reply, &ancestors) {
         (Some(reply), Some(chain)) => {
             let invalid = is_invalid_reply(reply, chain);
+            if invalid && let Some(deepest) = unsettled_beyond_reach(chain) {
+                // Settled when that ancestor is indexed again (the host re-runs the waiters of
+                // what it re-runs).
+                ctx.await_record(deepest);
+            }
             if invalid || verdict.violates {
                 (Some(invalid), Some(verdict.violates))
             } else {
@@ -330,6 +335,16 @@ fn is_invalid_reply(reply: &ReplyRef, chain: &[Ancestor]) -> bool {
         None => true,
         Some(parent_post) => link_is_bad(reply, parent_post) || ancestor_is_invalid(chain, 0),
     }
+}
+
+/// The deepest ancestor read, when the verdict stopped at it: it is a reply whose stored flag
+/// says "invalid" (perhaps only because its own ancestors had not arrived), and its parent is
+/// beyond [`READ_ANCESTORS`]. When its flag is settled, the reply must be indexed again.
+fn unsettled_beyond_reach(chain: &[Ancestor]) -> Option<&str> {
+    let deepest = chain.get(READ_ANCESTORS - 1)?;
+    let is_reply = deepest.post.as_ref()?.reply.is_some();
+    let trusted = matches!(deepest.flag, Some(None | Some(false)));
+    (is_reply && !trusted).then_some(deepest.uri.as_str())
 }
 
 /// Whether a post replying with `reply` does not fit its parent `parent`.

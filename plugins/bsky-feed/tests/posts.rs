@@ -306,6 +306,32 @@ fn a_thread_comes_out_the_same_in_every_order() {
 }
 
 #[test]
+fn a_thread_deeper_than_the_ancestors_read_comes_out_the_same_in_every_order() {
+    // Five replies: the lowest one's verdict reaches three ancestors up, past which its
+    // judgement rests on a stored flag that settles only when the root arrives.
+    let root = post_uri(ALICE, "3kroot");
+    let replies: Vec<String> = ["3ka", "3kb", "3kc", "3kd", "3ke"]
+        .iter()
+        .zip([BOB, CAROL, DAN, BOB, CAROL])
+        .map(|(rkey, did)| post_uri(did, rkey))
+        .collect();
+    let mut writes = vec![Write::create(&root, post("root", T0), T0)];
+    let mut parent = root.clone();
+    for (depth, uri) in replies.iter().enumerate() {
+        let at = format!("2024-05-01T10:00:0{}.000Z", depth + 1);
+        writes.push(Write::create(uri, reply("r", &root, &parent, &at), &at));
+        parent = uri.clone();
+    }
+    let dump = same_in_every_order(&writes);
+    assert!(!dump.contains("invalidReplyRoot=true"), "{dump}");
+    let mut in_order = host();
+    for write in &writes {
+        write.apply(&mut in_order);
+    }
+    assert_eq!(in_order.dump(&[]), dump);
+}
+
+#[test]
 fn deleting_everything_leaves_only_counts_and_soft_deleted_op_replies() {
     let mut host = host();
     let root = post_uri(ALICE, "3kroot");

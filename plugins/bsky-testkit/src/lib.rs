@@ -5,7 +5,8 @@
 //!   rounds (at most four calls per operation, as the plugin host), applies their row
 //!   operations to in-memory tables (upsert merges, deletes, unique keys enforced), keeps the
 //!   declared aggregates exact, keeps records (with tombstones for deletes), and re-runs an
-//!   operation with source `replay` when a record it awaited is created, updated or deleted.
+//!   operation with source `replay` when a record it awaited is created, updated, deleted or
+//!   itself re-run.
 //! - [`Host::dump`] prints every table in a stable order, so that two hosts fed the same
 //!   records in different orders can be compared.
 //! - [`json_record`] turns a JSON record (`$link` for CIDs) into the DAG-CBOR body plugins get.
@@ -502,6 +503,8 @@ impl Host {
                     source: Source::Replay,
                 };
                 self.run_op(&op);
+                // Its rows may have changed what its own waiters read (as the indexer does).
+                queue.push(waiter);
             }
         }
     }

@@ -109,7 +109,8 @@ impl<'a> Context<'a> {
         }
     }
 
-    /// Re-run this operation when the record with this AT-URI is created, updated or deleted.
+    /// Re-run this operation when the record with this AT-URI is created, updated or deleted,
+    /// or when its own operation is re-run (its rows, which this one read, may have changed).
     pub fn await_record(&mut self, uri: &str) {
         if !self.awaits.iter().any(|known| known == uri) {
             self.awaits.push(uri.to_owned());

@@ -80,6 +80,9 @@ pub(crate) struct IndexThroughputArgs {
     /// Entries read per batch (`sluice indexer --batch-size`, default 1000).
     #[arg(long, default_value_t = 1000)]
     batch_size: usize,
+    /// Entries read ahead of the workers (`sluice indexer --read-ahead`).
+    #[arg(long, default_value_t = 20_000)]
+    read_ahead: usize,
     /// Postgres connections per indexer (`sluice indexer --database-connections`, default 12).
     #[arg(long, default_value_t = 12)]
     database_connections: u32,
@@ -367,6 +370,7 @@ async fn index(
     report.figure("index_indexers", indexers as f64, "indexers");
     report.figure("index_concurrency", concurrency as f64, "workers");
     report.figure("index_batch_size", args.batch_size as f64, "entries");
+    report.figure("index_read_ahead", args.read_ahead as f64, "entries");
 
     let monitor = ConsumerHandle::new(
         conn.clone(),
@@ -408,6 +412,7 @@ async fn index(
         config.consumer = format!("bench-{n}");
         config.concurrency = concurrency;
         config.batch_size = args.batch_size.max(1);
+        config.read_ahead = args.read_ahead.max(config.batch_size);
         config.handles = HandleResolution::Source(handles.clone());
         tasks.spawn(sluice_indexer::run(config, shutdown.clone()));
     }

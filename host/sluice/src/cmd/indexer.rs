@@ -73,9 +73,13 @@ pub(crate) struct IndexerArgs {
     /// Workers indexing different repos at once [fallback: INDEXER_CONCURRENCY; default 2].
     #[arg(long, env = "SLUICE_INDEXER_CONCURRENCY")]
     concurrency: Option<String>,
-    /// Entries read per batch.
+    /// Entries a worker indexes in one transaction.
     #[arg(long, env = "SLUICE_INDEXER_BATCH_SIZE", default_value_t = 1000)]
     batch_size: usize,
+    /// Entries read ahead of the workers (all their queues together), so that a worker busy
+    /// with a large repo does not hold back the others.
+    #[arg(long, env = "SLUICE_INDEXER_READ_AHEAD", default_value_t = 20_000)]
+    read_ahead: usize,
     /// Seconds an entry stays unacknowledged before another indexer reclaims it.
     #[arg(long, env = "SLUICE_INDEXER_CLAIM_IDLE_SECS", default_value_t = 60)]
     claim_idle_secs: u64,
@@ -146,6 +150,7 @@ impl IndexerArgs {
             config.concurrency = concurrency.max(1);
         }
         config.batch_size = self.batch_size.max(1);
+        config.read_ahead = self.read_ahead.max(config.batch_size);
         config.claim_min_idle = Duration::from_secs(self.claim_idle_secs.max(1));
         config.max_deliveries = self.max_deliveries.max(1);
         // The migrations run once, below, before the registry is read.
