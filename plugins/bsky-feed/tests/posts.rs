@@ -266,6 +266,19 @@ fn a_reply_whose_parent_does_not_fit_is_an_invalid_reply_root() {
     assert_eq!(row.get("violatesThreadGate"), Some(&Value::Boolean(false)));
 }
 
+/// Asserts that the thread `writes` gives the same tables in every order, every reply valid,
+/// and that those are the tables of commit order; returns the host fed in that order.
+fn settles_valid_in_every_order(writes: &[Write]) -> sluice_bsky_testkit::Host {
+    let dump = same_in_every_order(writes);
+    assert!(!dump.contains("invalidReplyRoot=true"), "{dump}");
+    let mut in_order = host();
+    for write in writes {
+        write.apply(&mut in_order);
+    }
+    assert_eq!(in_order.dump(&[]), dump);
+    in_order
+}
+
 #[test]
 fn a_thread_comes_out_the_same_in_every_order() {
     let root = post_uri(ALICE, "3kroot");
@@ -284,14 +297,8 @@ fn a_thread_comes_out_the_same_in_every_order() {
             "2024-05-01T10:00:04.000Z",
         ),
     ];
-    let dump = same_in_every_order(&writes);
     // In commit order every reply is valid and notifies up to four ancestors' authors.
-    assert!(!dump.contains("invalidReplyRoot=true"), "{dump}");
-    let mut in_order = host();
-    for write in &writes {
-        write.apply(&mut in_order);
-    }
-    assert_eq!(in_order.dump(&[]), dump);
+    let in_order = settles_valid_in_every_order(&writes);
     // d notifies c's author (Dan), b's (Carol) and root's (Alice); a's author is Bob himself.
     let d_notes: Vec<String> = in_order
         .rows("notification")
@@ -322,13 +329,7 @@ fn a_thread_deeper_than_the_ancestors_read_comes_out_the_same_in_every_order() {
         writes.push(Write::create(uri, reply("r", &root, &parent, &at), &at));
         parent = uri.clone();
     }
-    let dump = same_in_every_order(&writes);
-    assert!(!dump.contains("invalidReplyRoot=true"), "{dump}");
-    let mut in_order = host();
-    for write in &writes {
-        write.apply(&mut in_order);
-    }
-    assert_eq!(in_order.dump(&[]), dump);
+    settles_valid_in_every_order(&writes);
 }
 
 #[test]
