@@ -72,7 +72,7 @@ pub struct IndexerConfig {
     /// Entries a worker indexes at once (one transaction), and entries per read.
     pub batch_size: usize,
     /// Entries read ahead of the workers, in all their queues together: a worker busy with a
-    /// large repo does not hold back the others (see `dispatch`).
+    /// large repo does not hold back the others (see `dispatch`; at least `batch_size`).
     pub read_ahead: usize,
     /// How long a read waits when every stream is empty.
     pub block: Duration,

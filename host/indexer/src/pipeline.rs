@@ -277,11 +277,7 @@ async fn label_loop(
             deliveries,
             read_at: Instant::now(),
         };
-        let current = match workers.take() {
-            Some(existing) if Arc::ptr_eq(existing.prepared(), &job.prepared) => existing,
-            _ => PluginWorkers::new(Arc::clone(&job.prepared)),
-        };
-        let workers = workers.insert(current);
+        let workers = workers_for(&mut workers, &job.prepared);
         handle_job(&shared, &queue, Family::Labels, workers, job).await;
     }
 }
@@ -325,14 +321,22 @@ async fn worker_loop(
             deliveries: taken.deliveries,
             read_at: taken.read_at,
         };
-        let current = match workers.take() {
-            Some(existing) if Arc::ptr_eq(existing.prepared(), &job.prepared) => existing,
-            _ => PluginWorkers::new(Arc::clone(&job.prepared)),
-        };
-        let workers = workers.insert(current);
+        let workers = workers_for(&mut workers, &job.prepared);
         handle_job(&shared, &queue, Family::Firehose, workers, job).await;
         waiting = Instant::now();
     }
+}
+
+/// The plugin instances kept in `slot`, replaced when `prepared` is another plugin set.
+fn workers_for<'a>(
+    slot: &'a mut Option<PluginWorkers>,
+    prepared: &Arc<PreparedPlugins>,
+) -> &'a mut PluginWorkers {
+    let current = match slot.take() {
+        Some(existing) if Arc::ptr_eq(existing.prepared(), prepared) => existing,
+        _ => PluginWorkers::new(Arc::clone(prepared)),
+    };
+    slot.insert(current)
 }
 
 /// What became of a job's deliveries.

@@ -412,7 +412,7 @@ async fn index(
         config.consumer = format!("bench-{n}");
         config.concurrency = concurrency;
         config.batch_size = args.batch_size.max(1);
-        config.read_ahead = args.read_ahead.max(config.batch_size);
+        config.read_ahead = args.read_ahead;
         config.handles = HandleResolution::Source(handles.clone());
         tasks.spawn(sluice_indexer::run(config, shutdown.clone()));
     }

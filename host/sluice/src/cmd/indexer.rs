@@ -150,7 +150,7 @@ impl IndexerArgs {
             config.concurrency = concurrency.max(1);
         }
         config.batch_size = self.batch_size.max(1);
-        config.read_ahead = self.read_ahead.max(config.batch_size);
+        config.read_ahead = self.read_ahead;
         config.claim_min_idle = Duration::from_secs(self.claim_idle_secs.max(1));
         config.max_deliveries = self.max_deliveries.max(1);
         // The migrations run once, below, before the registry is read.
