@@ -119,7 +119,11 @@ pub fn index<D: Deduplicated>(ctx: &mut Context<'_>, op: &RecordOp) -> Result<Ve
     match new {
         Some((cid, record)) => {
             if !D::check(&op.did, &record)? {
-                let mut ops = own_deletes::<D>(&info.uri);
+                let mut ops = if info.is_first_version() {
+                    Vec::new()
+                } else {
+                    own_deletes::<D>(&info.uri)
+                };
                 ops.extend(D::companion_rows(&info.entry(cid, &record)));
                 return Ok(ops);
             }
@@ -146,12 +150,17 @@ fn index_live<D: Deduplicated>(
         Ok(Vec::new())
     };
     let holder = holder?;
+    // A record indexed for the first time owns no rows yet: the deletes of its own rows that
+    // make a re-run or an update come out right are left out.
+    let first_version = info.is_first_version();
     let mut ops = D::companion_rows(me);
     match holder {
         Some(holder) if holder.uri != me.uri && earlier(&holder.uri, me.uri) => {
             // A younger-than-the-holder duplicate.
-            ops.push(delete(D::TABLE).matching("uri", me.uri).into());
-            ops.push(delete_for_record(me.uri));
+            if !first_version {
+                ops.push(delete(D::TABLE).matching("uri", me.uri).into());
+                ops.push(delete_for_record(me.uri));
+            }
             ops.push(duplicate_row(me.uri, me.cid, &holder.uri, me.indexed_at));
             return Ok(ops);
         }
@@ -176,13 +185,17 @@ fn index_live<D: Deduplicated>(
                     &other.indexed_at,
                 ));
             }
-            ops.push(delete("duplicate_record").matching("uri", me.uri).into());
+            if !first_version {
+                ops.push(delete("duplicate_record").matching("uri", me.uri).into());
+            }
             ops.push(D::row(me));
             ops.extend(notes.iter().map(Notification::upsert));
         }
         _ => {
             let notes = notes?;
-            ops.push(delete("duplicate_record").matching("uri", me.uri).into());
+            if !first_version {
+                ops.push(delete("duplicate_record").matching("uri", me.uri).into());
+            }
             ops.push(D::row(me));
             ops.extend(notes.iter().map(Notification::upsert));
         }

@@ -37,6 +37,13 @@ impl<'a> OpInfo<'a> {
         }
     }
 
+    /// Whether no version of the record was indexed before (no `previous`, not a replay): none
+    /// of its own rows exist, so there is nothing of it to delete first. Deletes that could
+    /// only match those rows are left out: on a backfill they would all match nothing.
+    pub fn is_first_version(&self) -> bool {
+        self.op.previous.is_none() && self.op.source != Source::Replay
+    }
+
     /// Whether lookup-dependent rows (notifications) are recomputed from scratch: on a replay
     /// (what the record waited for arrived) and when the content changed.
     pub fn purges_notifications(&self) -> bool {

@@ -3,8 +3,8 @@
 mod support;
 
 use serde_json::json;
-use sluice_bsky_testkit::value_text;
-use sluice_plugin_sdk::types::Value;
+use sluice_bsky_testkit::{OpResult, fake_cid, json_record, value_text};
+use sluice_plugin_sdk::types::{RowOp, Value};
 use support::*;
 
 const T0: &str = "2024-05-01T10:00:00.000Z";
@@ -163,4 +163,47 @@ fn a_deleted_post_takes_reposts_feed_items_with_it() {
     // the repost row itself stays.
     assert!(host.rows("feed_item").is_empty());
     assert_eq!(host.rows("repost").len(), 1);
+}
+
+#[test]
+fn a_like_updated_onto_a_held_subject_gives_up_its_row_and_a_new_duplicate_deletes_nothing() {
+    let first = post_uri(ALICE, "3kfirst");
+    let second = post_uri(ALICE, "3ksecond");
+    let older = uri(CAROL, "app.bsky.feed.like", "3klike1");
+    let younger = uri(CAROL, "app.bsky.feed.like", "3klike2");
+    let mut host = host();
+    for write in [
+        Write::create(&first, post("a", T0), T0),
+        Write::create(&second, post("b", T0), T0),
+        Write::create(
+            &older,
+            interaction("app.bsky.feed.like", &first, None, T1),
+            T1,
+        ),
+    ] {
+        write.apply(&mut host);
+    }
+
+    // Indexed for the first time as a duplicate: nothing of it is stored, nothing is deleted.
+    let record = interaction("app.bsky.feed.like", &first, None, T2);
+    let created = host.create(&younger, &fake_cid("v1"), json_record(&record), T2);
+    let OpResult::Indexed { ops, .. } = &created else {
+        panic!("not indexed: {created:?}");
+    };
+    assert!(
+        ops.iter().all(|op| !matches!(op, RowOp::Delete(_))),
+        "a first version deletes nothing: {ops:?}"
+    );
+    assert_eq!(host.rows("duplicate_record").len(), 1);
+
+    // Moved to the other post, it holds that one's row; moved back, it gives the row up.
+    let moved = interaction("app.bsky.feed.like", &second, None, T2);
+    host.update(&younger, &fake_cid("v2"), json_record(&moved), T2);
+    assert_eq!(agg(&host, &second, "likeCount"), 1);
+    assert!(host.rows("duplicate_record").is_empty());
+    host.update(&younger, &fake_cid("v3"), json_record(&record), T2);
+    assert_eq!(agg(&host, &second, "likeCount"), 0);
+    assert_eq!(agg(&host, &first, "likeCount"), 1);
+    assert_eq!(host.rows("like").len(), 1);
+    assert_eq!(host.rows("duplicate_record").len(), 1);
 }
