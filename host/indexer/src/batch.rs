@@ -212,8 +212,7 @@ struct Rerun<'e> {
     plugin: usize,
     op: RecordOp,
     entry: Option<&'e Entry>,
-    /// The unique values its rows took when it last ran: two deferred operations that took the
-    /// same one run in successive rounds (the second sees what the first decided).
+    /// The unique values its rows took when it ran before: its group (see [`Rerunning::run`]).
     claims: Vec<UniqueValue>,
 }
 
@@ -1136,10 +1135,16 @@ struct Rerunning<'w, 'p> {
 
 impl Rerunning<'_, '_> {
     /// Runs `deferred` (in the batch's order) in rounds: each round runs the first pending
-    /// operation of each record, but only one of those that claimed the same unique value; it
-    /// writes the rows of those that take no unique value another of the round takes, and leaves
-    /// the others for the next round, whose lookups see those rows. The first operation of a
-    /// round never waits, so every round makes progress.
+    /// operation of each record, and writes the rows of those that can go together, leaving
+    /// the others for the next round, whose lookups see those rows. Operations that claimed
+    /// the same unique value (when they last ran) form a group, and one that takes a unique
+    /// value now must see what the earlier ones of its group decided. So in a round, an
+    /// operation goes ahead unless it takes a value an earlier one of the round takes, or an
+    /// earlier one of its group took one (it may have taken over the row this one read), or it
+    /// takes one itself after an earlier one of its group (which it did not see). The n-th
+    /// like of one post by one account, run again after the main write, finds the first and
+    /// becomes a duplicate, claiming nothing: all of them go in one round. The first operation
+    /// of a round never waits, so every round makes progress.
     async fn run(
         &mut self,
         tx: &mut PgConnection,
@@ -1150,13 +1155,8 @@ impl Rerunning<'_, '_> {
             let mut round: Vec<Rerun<'_>> = Vec::new();
             let mut later: Vec<Rerun<'_>> = Vec::new();
             let mut records: HashSet<String> = HashSet::new();
-            let mut claimed: HashSet<UniqueValue> = HashSet::new();
             for rerun in deferred.drain(..) {
-                let free = !records.contains(&rerun.uri)
-                    && rerun.claims.iter().all(|claim| !claimed.contains(claim));
-                if free {
-                    records.insert(rerun.uri.clone());
-                    claimed.extend(rerun.claims.iter().cloned());
+                if records.insert(rerun.uri.clone()) {
                     round.push(rerun);
                 } else {
                     later.push(rerun);
@@ -1177,14 +1177,29 @@ impl Rerunning<'_, '_> {
             let colliding = colliding_units(self.prepared, &units);
             drop(units);
             let mut ops: Vec<TableOp> = Vec::new();
+            // Unique values of the groups run in this round so far, and those of the groups
+            // in which an operation of the round takes a value.
+            let mut groups_run: HashSet<UniqueValue> = HashSet::new();
+            let mut groups_taken: HashSet<UniqueValue> = HashSet::new();
             for (position, (rerun, outcome)) in round.into_iter().zip(outcomes).enumerate() {
-                if colliding.contains(&position) {
-                    let claims = match &outcome {
-                        Accepted::Indexed(ops, _) => unique_values_of(self.prepared, ops),
-                        _ => Vec::new(),
-                    };
+                let takes = match &outcome {
+                    Accepted::Indexed(ops, _) => unique_values_of(self.prepared, ops),
+                    _ => Vec::new(),
+                };
+                let group: Vec<&UniqueValue> = rerun.claims.iter().chain(&takes).collect();
+                let after_a_taker = group.iter().any(|value| groups_taken.contains(*value));
+                let takes_after_its_group =
+                    !takes.is_empty() && group.iter().any(|value| groups_run.contains(*value));
+                if colliding.contains(&position) || after_a_taker || takes_after_its_group {
+                    // Later ones of its group must wait for it too (it may take the value).
+                    let claims: Vec<UniqueValue> = group.into_iter().cloned().collect();
+                    groups_taken.extend(claims.iter().cloned());
                     later.push(Rerun { claims, ..rerun });
                     continue;
+                }
+                groups_run.extend(group.iter().map(|value| (*value).clone()));
+                if !takes.is_empty() {
+                    groups_taken.extend(group.into_iter().cloned());
                 }
                 self.report.counts.deferred += 1;
                 match outcome {

@@ -116,3 +116,43 @@ async fn duplicates_in_one_batch_are_indexed_as_one_by_one() {
     assert_eq!(again.counts.duplicate, 6, "{again:?}");
     assert_eq!(again.counts.deferred, 0, "{again:?}");
 }
+
+#[tokio::test]
+async fn an_older_duplicate_after_a_younger_one_takes_the_row_from_both() {
+    let db = TestDb::migrated().await;
+    let mut workers = prepared(&db).await;
+    // The row goes to …b in the main write; …c (younger) and …a (older) run again after it,
+    // …c first: …a must see …c's duplicate row when it takes the row over.
+    let entries = [
+        like(0, "3laaaaaaaab22", POST),
+        like(1, "3laaaaaaaac22", POST),
+        like(2, "3laaaaaaaaa22", POST),
+    ];
+    let report = index(&db, &mut workers, &entries).await;
+    assert_eq!(report.counts.applied, 3, "{report:?}");
+    let like_uri = |rkey| uri("app.bsky.feed.like", rkey);
+    assert_eq!(
+        strings(&db, "SELECT uri FROM \"like\"").await,
+        [like_uri("3laaaaaaaaa22")]
+    );
+    assert_eq!(
+        strings(
+            &db,
+            "SELECT uri || ' -> ' || \"duplicateOf\" FROM duplicate_record ORDER BY uri"
+        )
+        .await,
+        [
+            format!(
+                "{} -> {}",
+                like_uri("3laaaaaaaab22"),
+                like_uri("3laaaaaaaaa22")
+            ),
+            format!(
+                "{} -> {}",
+                like_uri("3laaaaaaaac22"),
+                like_uri("3laaaaaaaaa22")
+            ),
+        ],
+        "both younger likes point at the oldest"
+    );
+}
