@@ -42,7 +42,7 @@ pub mod reindex;
 pub mod repair;
 
 pub use batch::{BatchContext, BatchOptions, BatchReport, Entry, PluginWorkers, index_batch};
-pub use config::{HandleResolution, IndexerConfig, PluginSource};
+pub use config::{DEFAULT_CONCURRENCY, HandleResolution, IndexerConfig, PluginSource};
 pub use error::{BatchError, PrepareError};
 pub use identity::{FixedHandles, HandleSource, NoHandles, ResolvedHandles};
 pub use pipeline::{RunError, run};

@@ -74,8 +74,8 @@ pub(crate) struct IndexThroughputArgs {
     /// Indexers (each what one `sluice indexer` process runs), one consumer group.
     #[arg(long, default_value_t = 1)]
     indexers: usize,
-    /// Workers per indexer (`sluice indexer --concurrency`, default 2).
-    #[arg(long, default_value_t = 2)]
+    /// Workers per indexer (`sluice indexer --concurrency`, default 4).
+    #[arg(long, default_value_t = sluice_indexer::DEFAULT_CONCURRENCY)]
     concurrency: usize,
     /// Entries read per batch (`sluice indexer --batch-size`, default 1000).
     #[arg(long, default_value_t = 1000)]

@@ -70,7 +70,7 @@ pub(crate) struct IndexerArgs {
     /// This consumer's name, stable across restarts [fallback: INDEXER_CONSUMER; required].
     #[arg(long, env = "SLUICE_INDEXER_CONSUMER")]
     consumer: Option<String>,
-    /// Workers indexing different repos at once [fallback: INDEXER_CONCURRENCY; default 2].
+    /// Workers indexing different repos at once [fallback: INDEXER_CONCURRENCY; default 4].
     #[arg(long, env = "SLUICE_INDEXER_CONCURRENCY")]
     concurrency: Option<String>,
     /// Entries a worker indexes in one transaction.
