@@ -259,6 +259,32 @@ impl ConsumerHandle {
         .await
     }
 
+    /// Resets the idle time of entries of `stream` that this consumer read and has not
+    /// acknowledged yet (`XCLAIM … JUSTID`, which leaves delivery counts as they are), so that
+    /// entries read ahead of the work are not reclaimed by another consumer while they wait.
+    /// Only entries idle for at least `min_idle` are touched: an entry another consumer has
+    /// claimed and is working on stays with it. Returns how many were touched.
+    pub async fn keep_pending(
+        &self,
+        stream: &str,
+        ids: &[&str],
+        min_idle: Duration,
+    ) -> Result<usize, ConsumeError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let reply: Value = redis::cmd("XCLAIM")
+            .arg(stream)
+            .arg(&self.config.group)
+            .arg(&self.config.consumer)
+            .arg(duration_ms(min_idle))
+            .arg(ids)
+            .arg("JUSTID")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(reply::items(reply, "XCLAIM")?.len())
+    }
+
     /// The pending bookkeeping of one entry; `None` when it is not pending for the group.
     pub async fn pending_info(
         &self,

@@ -360,3 +360,49 @@ async fn a_payload_that_can_never_work_is_parked_at_once() {
     );
     assert_eq!(redis.xlen(&streams.live).await, 0);
 }
+
+#[tokio::test]
+async fn entries_kept_pending_are_not_reclaimed_while_they_wait() {
+    let redis = TestRedis::new("keep").await;
+    let (config, streams) = config(&redis, "reader");
+    let mut reader = Consumer::connect(&redis.url, config.clone()).await.unwrap();
+    add(&redis, &streams.live, 1..=3).await;
+    let read = reader.read().await.unwrap();
+    assert_eq!(read.len(), 3);
+    let mut other_config = config.clone();
+    other_config.consumer = "other".into();
+    let mut other = Consumer::connect(&redis.url, other_config).await.unwrap();
+
+    // Half the claim time later, the first two are kept; the third is not.
+    tokio::time::sleep(CLAIM_MIN_IDLE / 2).await;
+    let kept: Vec<&str> = read[..2].iter().map(|d| d.id.as_str()).collect();
+    let touched = reader
+        .handle()
+        .keep_pending(&streams.live, &kept, CLAIM_MIN_IDLE / 4)
+        .await
+        .unwrap();
+    assert_eq!(touched, 2);
+    tokio::time::sleep(CLAIM_MIN_IDLE / 2 + CLAIM_MIN_IDLE / 4).await;
+    let reclaimed = other.reclaim(10).await.unwrap();
+    assert_eq!(
+        seqs(&reclaimed),
+        vec![3],
+        "only the entry not kept was idle long enough"
+    );
+    let info = reader
+        .handle()
+        .pending_info(&streams.live, &read[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(info.consumer, "reader");
+    assert_eq!(info.deliveries, 1, "keeping an entry is not a delivery");
+
+    // An entry the other consumer now holds, idle for less than min_idle, stays with it.
+    let taken = reader
+        .handle()
+        .keep_pending(&streams.live, &[read[2].id.as_str()], CLAIM_MIN_IDLE)
+        .await
+        .unwrap();
+    assert_eq!(taken, 0);
+}
