@@ -300,16 +300,11 @@ impl Job {
         let every = (config.claim_min_idle / 3).max(Duration::from_millis(50));
         loop {
             tokio::time::sleep(every).await;
-            let claimed: Result<redis::Value, _> = redis::cmd("XCLAIM")
-                .arg(&delivery.stream)
-                .arg(&config.group)
-                .arg(&config.consumer)
-                .arg(0)
-                .arg(&delivery.id)
-                .arg("JUSTID")
-                .query_async(&mut self.conn.clone())
+            let kept = self
+                .handle
+                .keep_pending(&delivery.stream, &[delivery.id.as_str()], Duration::ZERO)
                 .await;
-            if let Err(error) = claimed {
+            if let Err(error) = kept {
                 tracing::debug!(%error, "heartbeat on a pending entry failed");
             }
         }
