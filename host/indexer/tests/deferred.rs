@@ -38,6 +38,20 @@ fn uri(collection: &str, rkey: &str) -> String {
     format!("at://{ALICE}/{collection}/{rkey}")
 }
 
+/// `duplicate_record` as "uri -> duplicateOf" lines, by uri.
+async fn duplicates(db: &TestDb) -> Vec<String> {
+    strings(
+        db,
+        "SELECT uri || ' -> ' || \"duplicateOf\" FROM duplicate_record ORDER BY uri",
+    )
+    .await
+}
+
+/// The line of [`duplicates`] for `duplicate` pointing at `holder`.
+fn points_at(duplicate: &str, holder: &str) -> String {
+    format!("{duplicate} -> {holder}")
+}
+
 #[tokio::test]
 async fn duplicates_in_one_batch_are_indexed_as_one_by_one() {
     let db = TestDb::migrated().await;
@@ -65,27 +79,11 @@ async fn duplicates_in_one_batch_are_indexed_as_one_by_one() {
         "the oldest like of each post holds the row"
     );
     assert_eq!(
-        strings(
-            &db,
-            "SELECT uri || ' -> ' || \"duplicateOf\" FROM duplicate_record ORDER BY uri"
-        )
-        .await,
+        duplicates(&db).await,
         [
-            format!(
-                "{} -> {}",
-                like_uri("3laaaaaaaab22"),
-                like_uri("3laaaaaaaaa22")
-            ),
-            format!(
-                "{} -> {}",
-                like_uri("3laaaaaaaac22"),
-                like_uri("3laaaaaaaaa22")
-            ),
-            format!(
-                "{} -> {}",
-                follow_uri("3laaaaaaaae22"),
-                follow_uri("3laaaaaaaad22")
-            ),
+            points_at(&like_uri("3laaaaaaaab22"), &like_uri("3laaaaaaaaa22")),
+            points_at(&like_uri("3laaaaaaaac22"), &like_uri("3laaaaaaaaa22")),
+            points_at(&follow_uri("3laaaaaaaae22"), &follow_uri("3laaaaaaaad22")),
         ],
         "every duplicate points at the holder"
     );
@@ -136,22 +134,10 @@ async fn an_older_duplicate_after_a_younger_one_takes_the_row_from_both() {
         [like_uri("3laaaaaaaaa22")]
     );
     assert_eq!(
-        strings(
-            &db,
-            "SELECT uri || ' -> ' || \"duplicateOf\" FROM duplicate_record ORDER BY uri"
-        )
-        .await,
+        duplicates(&db).await,
         [
-            format!(
-                "{} -> {}",
-                like_uri("3laaaaaaaab22"),
-                like_uri("3laaaaaaaaa22")
-            ),
-            format!(
-                "{} -> {}",
-                like_uri("3laaaaaaaac22"),
-                like_uri("3laaaaaaaaa22")
-            ),
+            points_at(&like_uri("3laaaaaaaab22"), &like_uri("3laaaaaaaaa22")),
+            points_at(&like_uri("3laaaaaaaac22"), &like_uri("3laaaaaaaaa22")),
         ],
         "both younger likes point at the oldest"
     );
