@@ -529,6 +529,17 @@ async fn installing_v2_while_two_indexers_run_swaps_without_losing_or_doubling_r
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reindex_replays_stored_records_through_v2() {
+    reindex_through_v2(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reindex_with_truncate_empties_the_plugin_tables_first() {
+    reindex_through_v2(true).await;
+}
+
+/// Indexes records with v1, installs v2 and re-indexes them (`truncate`: emptying the plugin's
+/// tables first). v2 writes no row for an empty record: without `truncate` its v1 row stays.
+async fn reindex_through_v2(truncate: bool) {
     let mut h = Harness::new().await;
     assert!(matches!(
         h.install(false).await,
@@ -561,6 +572,7 @@ async fn reindex_replays_stored_records_through_v2() {
         stream: h.reindex.clone(),
         page: 7,
         progress_every: Duration::from_millis(500),
+        truncate,
         ..ReindexOptions::default()
     };
     let progress = tokio::time::timeout(
@@ -577,14 +589,24 @@ async fn reindex_replays_stored_records_through_v2() {
     h.wait_acked(&h.reindex).await;
 
     let items = h.items().await;
-    assert_eq!(items.len(), uris.len(), "no row lost or added: {items:?}");
     for uri in &uris {
-        let expected = if *uri == empty { 1 } else { 2 };
+        let expected = match (*uri == empty, truncate) {
+            (false, _) => Some(2),
+            (true, false) => Some(1),
+            (true, true) => None,
+        };
         assert_eq!(
-            items[uri], expected,
-            "{uri}: v2 re-indexes every record but the empty one, whose v1 row stays"
+            items.get(uri).copied(),
+            expected,
+            "{uri}: v2 re-indexes every record but the empty one, whose v1 row stays unless \
+             the tables were truncated (truncate: {truncate})"
         );
     }
+    assert_eq!(
+        items.len(),
+        uris.len() - usize::from(truncate),
+        "no other row lost or added: {items:?}"
+    );
     let dead = sluice_queue::dead_letter_stream(&h.reindex);
     assert_eq!(h.xlen(&dead).await, 0, "nothing parked in {dead}");
     h.stop().await;
