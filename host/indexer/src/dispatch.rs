@@ -10,12 +10,9 @@
 //! read first (live before backfill) and then the next, so its batches stay full however the
 //! reads split between workers.
 //!
-//! Entries waiting here are still pending in Redis, and another indexer reclaims entries idle
-//! for `claim_min_idle`. So the reader keeps them: every so often it resets the idle time of
-//! those that have waited a while ([`Dispatch::due_to_keep`], `XCLAIM … JUSTID`), and it stops
-//! reading while an entry has gone unkept longer than `max_wait` (when Redis does not answer).
-//! Entries left here at shutdown stay pending in Redis and come back to this consumer (its own
-//! history) or to another one.
+//! `max_wait` keeps entries from waiting here long enough for another indexer to reclaim them
+//! (`claim_min_idle`); entries left here at shutdown stay pending in Redis and come back to this
+//! consumer (its own history) or to another one.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -38,8 +35,8 @@ pub(crate) struct DispatchLimits {
     pub(crate) batch_size: usize,
     /// Entries that may wait in all queues together.
     pub(crate) read_ahead: usize,
-    /// The reader keeps no more waiting than the workers take in this time, and stops while an
-    /// entry has gone unkept for longer.
+    /// How long entries should wait here at most: the reader keeps no more waiting than the
+    /// workers take in this time, and stops while the oldest has waited longer.
     pub(crate) max_wait: Duration,
 }
 
@@ -98,8 +95,6 @@ impl TakeRate {
 struct Waiting {
     delivery: Delivery,
     read_at: Instant,
-    /// When its idle time in Redis was last reset (read or kept).
-    kept_at: Instant,
 }
 
 impl Dispatch {
@@ -132,8 +127,8 @@ impl Dispatch {
         self.ready.len()
     }
 
-    /// Waits until the reader may read more: fewer entries wait than [`Self::limit`] and none
-    /// has gone unkept for `max_wait`.
+    /// Waits until the reader may read more: fewer entries wait than [`Self::limit`] and the
+    /// oldest has waited less than `max_wait`.
     pub(crate) async fn room(&self) {
         loop {
             let notified = self.room.notified();
@@ -157,30 +152,10 @@ impl Dispatch {
             .queues
             .iter()
             .flatten()
-            .flatten()
-            .map(|waiting| waiting.kept_at)
+            .filter_map(|queue| queue.front())
+            .map(|waiting| waiting.read_at)
             .min();
-        oldest.is_none_or(|kept_at| kept_at.elapsed() < self.limits.max_wait)
-    }
-
-    /// The waiting entries not kept for `every` or longer, by stream, now counted as kept: the
-    /// reader resets their idle time in Redis so that no other consumer reclaims them.
-    pub(crate) fn due_to_keep(&self, every: Duration) -> Vec<(String, Vec<String>)> {
-        let now = Instant::now();
-        let mut due: Vec<(String, Vec<String>)> = Vec::new();
-        let mut state = self.lock();
-        for waiting in state.queues.iter_mut().flatten().flatten() {
-            if now.duration_since(waiting.kept_at) < every {
-                continue;
-            }
-            waiting.kept_at = now;
-            let stream = &waiting.delivery.stream;
-            match due.iter_mut().find(|(name, _)| name == stream) {
-                Some((_, ids)) => ids.push(waiting.delivery.id.clone()),
-                None => due.push((stream.clone(), vec![waiting.delivery.id.clone()])),
-            }
-        }
-        due
+        oldest.is_none_or(|read_at| read_at.elapsed() < self.limits.max_wait)
     }
 
     /// How many entries may wait: what the workers take in `max_wait` at their recent rate,
@@ -210,11 +185,7 @@ impl Dispatch {
                     .get_mut(worker)
                     .and_then(|queues| queues.get_mut(priority))
                 {
-                    queue.push_back(Waiting {
-                        delivery,
-                        read_at,
-                        kept_at: read_at,
-                    });
+                    queue.push_back(Waiting { delivery, read_at });
                     state.waiting += 1;
                     woken[worker] = true;
                 }
@@ -379,51 +350,7 @@ mod tests {
             },
         );
         aged.push(vec![delivery("s", 0, 0)], repo_of);
-        assert!(!aged.has_room(), "the oldest entry went unkept too long");
-    }
-
-    #[tokio::test]
-    async fn waiting_entries_are_kept_once_per_period_and_keeping_makes_room() {
-        let dispatch = Dispatch::new(
-            2,
-            vec!["live".into(), "backfill".into()],
-            DispatchLimits {
-                batch_size: 2,
-                read_ahead: 100,
-                max_wait: Duration::from_millis(50),
-            },
-        );
-        dispatch.push(
-            vec![
-                delivery("backfill", 1, 0),
-                delivery("live", 2, 1),
-                delivery("backfill", 3, 1),
-            ],
-            repo_of,
-        );
-        assert!(
-            dispatch.due_to_keep(Duration::from_secs(60)).is_empty(),
-            "just read"
-        );
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        assert!(!dispatch.has_room(), "unkept for longer than max_wait");
-        let mut due = dispatch.due_to_keep(Duration::from_millis(10));
-        due.sort();
-        assert_eq!(
-            due,
-            [
-                (
-                    "backfill".to_owned(),
-                    vec!["1-0".to_owned(), "3-0".to_owned()]
-                ),
-                ("live".to_owned(), vec!["2-0".to_owned()]),
-            ]
-        );
-        assert!(dispatch.has_room(), "kept just now");
-        assert!(
-            dispatch.due_to_keep(Duration::from_millis(10)).is_empty(),
-            "each entry once per period"
-        );
+        assert!(!aged.has_room(), "the oldest entry waited too long");
     }
 
     #[tokio::test]

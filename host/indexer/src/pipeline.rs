@@ -185,10 +185,6 @@ pub async fn run(config: IndexerConfig, shutdown: CancellationToken) -> Result<(
     }
 
     let mut last_set = Arc::clone(prepared.set());
-    // Entries waiting in the queues are kept pending for this consumer twice per `max_wait`.
-    let keep_every = (config.claim_min_idle / 8).max(Duration::from_millis(100));
-    let mut keeping = tokio::time::interval(keep_every);
-    keeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         // Hot swap between batches.
         let current = provider.current();
@@ -214,11 +210,6 @@ pub async fn run(config: IndexerConfig, shutdown: CancellationToken) -> Result<(
         tokio::select! {
             () = shutdown.cancelled() => break,
             () = dispatch.room() => {}
-            _ = keeping.tick() => {
-                keep_waiting(firehose.handle(), &dispatch, keep_every).await;
-                metrics::phase("dispatch", waiting.elapsed());
-                continue;
-            }
         }
         metrics::phase("dispatch", waiting.elapsed());
         let reading = Instant::now();
@@ -309,25 +300,6 @@ fn shard_of(delivery: &Delivery, shards: usize) -> usize {
             usize::try_from(hasher.finish() % shards.max(1) as u64).unwrap_or(0)
         }
         None => 0,
-    }
-}
-
-/// Resets the idle time in Redis of the entries that have waited in the queues for `every`
-/// since they were read or last kept, so that no other indexer reclaims them while this one
-/// still holds them. A failure is logged: the reader then stops reading once an entry has gone
-/// unkept for `max_wait`, well before another indexer may take it.
-async fn keep_waiting(handle: &ConsumerHandle, dispatch: &Dispatch, every: Duration) {
-    for (stream, ids) in dispatch.due_to_keep(every) {
-        for chunk in ids.chunks(1000) {
-            let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
-            // Half of `every` of idle time at least: they were read or kept that long ago.
-            match handle.keep_pending(&stream, &chunk, every / 2).await {
-                Ok(kept) => tracing::trace!(stream, kept, "waiting entries kept pending"),
-                Err(error) => {
-                    tracing::warn!(stream, %error, "keeping waiting entries pending failed");
-                }
-            }
-        }
     }
 }
 
