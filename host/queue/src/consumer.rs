@@ -259,11 +259,12 @@ impl ConsumerHandle {
         .await
     }
 
-    /// Resets the idle time of entries of `stream` that this consumer read and has not
-    /// acknowledged yet (`XCLAIM … JUSTID`, which leaves delivery counts as they are), so that
-    /// entries read ahead of the work are not reclaimed by another consumer while they wait.
-    /// Only entries idle for at least `min_idle` are touched: an entry another consumer has
-    /// claimed and is working on stays with it. Returns how many were touched.
+    /// Resets the idle time of pending entries of `stream` (`XCLAIM … JUSTID`, which leaves
+    /// delivery counts as they are): a heartbeat for entries this consumer is still working on,
+    /// so that no other consumer reclaims them. Only entries idle for at least `min_idle` are
+    /// touched. `XCLAIM` cannot tell whose an entry is: an entry another consumer has claimed
+    /// and left idle that long becomes this consumer's again, so call it only for entries this
+    /// consumer is working on right now. Returns how many were touched.
     pub async fn keep_pending(
         &self,
         stream: &str,
