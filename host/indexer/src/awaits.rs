@@ -75,13 +75,19 @@ pub async fn waiters_of(
     if awaited.is_empty() {
         return Ok(Vec::new());
     }
-    sqlx::query_scalar(
-        "SELECT DISTINCT waiter_uri FROM sluice_await WHERE awaited_uri = ANY($1) ORDER BY 1",
-    )
-    .bind(awaited)
-    .fetch_all(conn)
-    .await
+    // Sorted and deduplicated here: asked for in SQL, they let the planner prefer walking the
+    // waiter index in order while the table has no statistics (see `pipeline::SESSION_SETTINGS`).
+    let mut waiters: Vec<String> = sqlx::query_scalar(WAITERS_OF)
+        .bind(awaited)
+        .fetch_all(conn)
+        .await?;
+    waiters.sort_unstable();
+    waiters.dedup();
+    Ok(waiters)
 }
+
+/// The statement of [`waiters_of`].
+const WAITERS_OF: &str = "SELECT waiter_uri FROM sluice_await WHERE awaited_uri = ANY($1)";
 
 /// The CIDs of those of `uris` that are stored and not deleted.
 pub async fn present(
@@ -97,4 +103,74 @@ pub async fn present(
             .fetch_all(conn)
             .await?;
     Ok(rows.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use sluice_store::{SchemaName, Store, StoreConfig, TestDb};
+
+    use crate::pipeline::indexer_store_config;
+
+    /// The plan of [`super::waiters_of`] for `awaited`, each line cut short (the array literal of
+    /// a custom plan is long).
+    async fn plan_of_waiters_of(pool: &sqlx::PgPool, awaited: &[String]) -> String {
+        let lines: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN {}",
+            super::WAITERS_OF
+        )))
+        .bind(awaited)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        lines
+            .iter()
+            .map(|line| line.chars().take(100).collect::<String>())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[tokio::test]
+    async fn the_indexer_finds_waiters_by_index_before_the_table_has_statistics() {
+        let db = TestDb::migrated().await;
+        // A young table: many rows, never analyzed (as in the first minute of a backfill).
+        sqlx::query(
+            "INSERT INTO sluice_await (awaited_uri, waiter_uri, since)
+             SELECT 'at://did:plc:a/app.bsky.feed.threadgate/' || i,
+                    'at://did:plc:a/app.bsky.feed.post/' || i, '2024-01-01T00:00:00.000Z'
+             FROM generate_series(1, 20000) AS i",
+        )
+        .execute(db.pool())
+        .await
+        .unwrap();
+        let awaited: Vec<String> = (0..1000)
+            .map(|i| format!("at://did:plc:a/app.bsky.feed.threadgate/{}", i * 7))
+            .collect();
+
+        // Without the indexer's settings: the whole table, every row compared with every value
+        // (the reason for the settings).
+        let plain = plan_of_waiters_of(db.pool(), &awaited).await;
+        assert!(plain.contains("Seq Scan on sluice_await"), "{plain}");
+
+        let schema = SchemaName::new(db.schema()).unwrap();
+        let config = indexer_store_config(&StoreConfig::new(db.database_url(), schema));
+        let store = Store::connect(&config).await.unwrap();
+        let indexer = plan_of_waiters_of(store.pool(), &awaited).await;
+        let mut conn = store.pool().acquire().await.unwrap();
+        let found = super::waiters_of(&mut conn, &awaited).await.unwrap();
+        drop(conn);
+        store.close().await;
+        // The values are the index's condition, not a filter over every row.
+        assert!(
+            indexer.contains("Index Cond: ((awaited_uri)::text = ANY"),
+            "{indexer}"
+        );
+        assert!(!indexer.contains("Filter"), "{indexer}");
+        assert!(!indexer.contains("Seq Scan"), "{indexer}");
+        // Each waiter once, sorted.
+        let mut expected: Vec<String> = (1..1000)
+            .map(|i| format!("at://did:plc:a/app.bsky.feed.post/{}", i * 7))
+            .collect();
+        expected.sort();
+        assert_eq!(found, expected);
+    }
 }

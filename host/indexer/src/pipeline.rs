@@ -23,7 +23,7 @@ use sluice_identity::IdentityResolver;
 use sluice_lexicon::Catalog;
 use sluice_plugin_host::PluginEngine;
 use sluice_queue::{Consumer, ConsumerConfig, ConsumerHandle, Delivery};
-use sluice_store::Store;
+use sluice_store::{Store, StoreConfig};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -86,10 +86,36 @@ enum Family {
     Labels,
 }
 
+/// Planner settings of the indexer's connections.
+///
+/// Every statement the indexer sends is keyed by the values of a batch. While a table is young
+/// and has no statistics (before autovacuum first analyzes it), the planner takes
+/// `column = ANY($1)` over a non-unique column to match the whole table, so it scans the table
+/// and compares every row with each of the batch's thousand values. On `sluice_await` that took
+/// about a third of Postgres's time in the first minutes of the bench's backfill, whose rate
+/// varied by a quarter with when the first `ANALYZE` came. With sequential scans off the planner
+/// takes the index (a table with no usable index is still scanned); and it plans no parallel
+/// workers, which cost more to start than such a statement takes.
+pub const SESSION_SETTINGS: &[(&str, &str)] = &[
+    ("enable_seqscan", "off"),
+    ("max_parallel_workers_per_gather", "0"),
+];
+
+/// The indexer's store configuration: `config` with [`SESSION_SETTINGS`].
+pub fn indexer_store_config(config: &StoreConfig) -> StoreConfig {
+    let mut config = config.clone();
+    config.session_settings.extend(
+        SESSION_SETTINGS
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned())),
+    );
+    config
+}
+
 /// Runs the indexer until `shutdown` is cancelled; batches in flight are finished first.
 pub async fn run(config: IndexerConfig, shutdown: CancellationToken) -> Result<(), RunError> {
     metrics::describe();
-    let store = Store::connect(&config.store).await?;
+    let store = Store::connect(&indexer_store_config(&config.store)).await?;
     if config.migrate {
         store.migrate().await?;
     }

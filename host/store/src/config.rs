@@ -69,6 +69,9 @@ pub struct StoreConfig {
     pub acquire_timeout: Duration,
     /// Shown in `pg_stat_activity.application_name`.
     pub application_name: String,
+    /// Settings every connection starts with (`SET name = value`, sent as startup parameters,
+    /// so they cost no round trip and survive `RESET ALL`). Empty by default.
+    pub session_settings: Vec<(String, String)>,
 }
 
 impl StoreConfig {
@@ -80,6 +83,7 @@ impl StoreConfig {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(30),
             application_name: "sluice".to_owned(),
+            session_settings: Vec::new(),
         }
     }
 }

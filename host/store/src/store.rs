@@ -15,7 +15,7 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
 /// Every connection starts with `search_path = "<schema>", public`, as the reference AppView's
 /// connections do: unqualified table names resolve in the schema, and shared objects such as the
 /// `pg_trgm` extension resolve in `public`. The setting is a startup parameter, so it survives
-/// `RESET ALL` and needs no extra round trip.
+/// `RESET ALL` and needs no extra round trip; so are the configuration's `session_settings`.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: PgPool,
@@ -35,7 +35,9 @@ impl Store {
         create_schema_if_missing(&base, &config.schema).await?;
 
         let search_path = format!("{},public", config.schema.quoted());
-        let options = base.options([("search_path", search_path)]);
+        let options = base
+            .options([("search_path", search_path)])
+            .options(config.session_settings.iter().cloned());
         let tcp_port = crate::nodelay::tcp_port(&options);
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)

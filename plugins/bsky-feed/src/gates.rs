@@ -117,12 +117,9 @@ pub fn own_gate(
         return Ok(None);
     }
     ctx.await_record(&uri);
-    if let Some(stored) = ctx.record(&uri)? {
-        let names_this_post =
-            decode::<GateFields>(&stored.body).is_ok_and(|gate| gate.post == post_uri);
-        return Ok(names_this_post.then_some(true));
-    }
-    // Absent: deleted (a tombstone row) or never seen?
+    // Both questions in one round (the gate is nearly always absent, and then the second one
+    // decides): the gate, and whether a tombstone row says it was deleted or it was never seen.
+    let stored = ctx.record(&uri);
     let tombstones = ctx.rows(RowQuery {
         table: RECORD.to_owned(),
         matching: vec![Cell {
@@ -131,8 +128,13 @@ pub fn own_gate(
         }],
         columns: vec!["cid".into()],
         limit: 1,
-    })?;
-    Ok((!tombstones.is_empty()).then_some(false))
+    });
+    if let Some(stored) = stored? {
+        let names_this_post =
+            decode::<GateFields>(&stored.body).is_ok_and(|gate| gate.post == post_uri);
+        return Ok(names_this_post.then_some(true));
+    }
+    Ok((!tombstones?.is_empty()).then_some(false))
 }
 
 /// How a reply stands with its thread's gate.
