@@ -132,7 +132,12 @@ mod tests {
     #[tokio::test]
     async fn the_indexer_finds_waiters_by_index_before_the_table_has_statistics() {
         let db = TestDb::migrated().await;
-        // A young table: many rows, never analyzed (as in the first minute of a backfill).
+        // A young table: many rows, never analyzed (as in the first minute of a backfill). The
+        // server's autovacuum must not analyze it while the test runs.
+        sqlx::query("ALTER TABLE sluice_await SET (autovacuum_enabled = false)")
+            .execute(db.pool())
+            .await
+            .unwrap();
         sqlx::query(
             "INSERT INTO sluice_await (awaited_uri, waiter_uri, since)
              SELECT 'at://did:plc:a/app.bsky.feed.threadgate/' || i,

@@ -88,14 +88,17 @@ enum Family {
 
 /// Planner settings of the indexer's connections.
 ///
-/// Every statement the indexer sends is keyed by the values of a batch. While a table is young
+/// Every statement a batch sends is keyed by the batch's values. While a table is young
 /// and has no statistics (before autovacuum first analyzes it), the planner takes
 /// `column = ANY($1)` over a non-unique column to match the whole table, so it scans the table
 /// and compares every row with each of the batch's thousand values. On `sluice_await` that took
 /// about a third of Postgres's time in the first minutes of the bench's backfill, whose rate
 /// varied by a quarter with when the first `ANALYZE` came. With sequential scans off the planner
-/// takes the index (a table with no usable index is still scanned); and it plans no parallel
-/// workers, which cost more to start than such a statement takes.
+/// takes the index; and it plans no parallel workers, which cost more to start than such a
+/// statement takes. A table with no index at all is still scanned, but one whose indexes do not
+/// cover the columns a statement filters on is read whole through one of them, which is slower
+/// than a scan: plugins' deletes and lookups use declared keys and indexes, and `prepare` warns
+/// when one has no matching index. A plugin's migrations run with sequential scans on.
 pub const SESSION_SETTINGS: &[(&str, &str)] = &[
     ("enable_seqscan", "off"),
     ("max_parallel_workers_per_gather", "0"),

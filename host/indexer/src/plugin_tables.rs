@@ -47,6 +47,9 @@ pub async fn ensure_plugin_tables(
         return Err(PrepareError::MigrationsRefused { plugin });
     }
     let mut tx = conn.begin().await?;
+    // A plugin's migrations may move data (`UPDATE`, `INSERT … SELECT`): plan them as the server
+    // would, not with the indexer's keyed-statement settings (`pipeline::SESSION_SETTINGS`).
+    execute(&mut tx, "SET LOCAL enable_seqscan = on".to_owned()).await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(DDL_LOCK)
         .execute(&mut *tx)

@@ -447,7 +447,7 @@ impl Builder {
                     plugin,
                     table = %table_name,
                     columns = index.join(", "),
-                    "a declared index has no matching index: deletes and lookups on it scan the table"
+                    "a declared index has no matching index: deletes and lookups on it read the whole table"
                 );
             }
         }
